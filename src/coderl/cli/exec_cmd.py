@@ -1,0 +1,89 @@
+"""``coderl exec``: run a JSONL file of programs against their tests in the sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+
+def exec_command(
+    requests: str = typer.Argument(None, help="Requests JSONL (one program + tests per line); '-' for stdin."),
+    output: Path = typer.Option(None, "--output", "-o", help="Results JSONL (default: stdout)."),
+    workers: int = typer.Option(0, "--workers", "-w", help="Sandbox workers (default: number of cores)."),
+    timeout: float = typer.Option(3.0, "--timeout", help="Seconds per test unless a request sets its own."),
+    memory_mb: int = typer.Option(2048, "--memory-mb", help="Address-space limit per program, in MB."),
+    output_mb: int = typer.Option(16, "--output-mb", help="Cap on captured stdout/stderr per run, in MB."),
+    checker: str = typer.Option("default", "--checker", help="stdio comparison: default (exact up to "
+                                "trailing whitespace) or apps (APPS/CodeRL lenient rules)."),
+    cache: Path = typer.Option(None, "--cache", help="Content-hash cache file: repeated programs run once."),
+    explain: bool = typer.Option(False, "--explain", help="Print the active protections and exit."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
+) -> None:
+    """Run programs against unit tests in the sandbox and write one verdict per line."""
+    from coderl.sandbox import Executor, RequestError, SandboxError, read_requests
+
+    if checker not in ("default", "apps"):
+        typer.echo(f"error: --checker must be 'default' or 'apps', got {checker!r}", err=True)
+        raise typer.Exit(2)
+    reqs = []
+    if not explain:
+        if requests is None:
+            typer.echo("error: give a REQUESTS.jsonl file (or --explain)", err=True)
+            raise typer.Exit(2)
+        path = "/dev/stdin" if requests == "-" else requests
+        if requests != "-" and not os.path.isfile(path):
+            typer.echo(f"error: {requests}: no such file", err=True)
+            raise typer.Exit(2)
+        try:
+            reqs = read_requests(path)
+        except RequestError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
+        except UnicodeDecodeError as e:
+            typer.echo(f"error: {requests}: not UTF-8 text ({e.reason})", err=True)
+            raise typer.Exit(2) from None
+    try:
+        ex = Executor(workers=workers or None, timeout=timeout, memory_mb=memory_mb, output_mb=output_mb,
+                      checker=checker, cache=cache or False)
+    except ValueError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        with ex:
+            if explain:
+                typer.echo(ex.explain())
+                return
+            _run(ex, reqs, output, progress)
+    except SandboxError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _run(ex, reqs, output: Path | None, progress: bool) -> None:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    out = open(output, "w", encoding="utf-8") if output else sys.stdout
+    counts: dict[str, int] = {}
+    show = progress and sys.stderr.isatty()
+    try:
+        with Progress(TextColumn("exec"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      TextColumn("{task.fields[mix]}"), console=Console(stderr=True),
+                      disable=not show) as bar:
+            task = bar.add_task("exec", total=len(reqs), mix="")
+            for res in ex.imap(reqs):
+                # Written as they arrive, so an interrupted run keeps every verdict it produced.
+                out.write(json.dumps(res.to_dict()) + "\n")
+                out.flush()
+                counts[res.outcome] = counts.get(res.outcome, 0) + 1
+                bar.update(task, advance=1, mix=" ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+    finally:
+        if output:
+            out.close()
+    summary = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+    typer.echo(f"{len(reqs)} programs ({summary})" + (f"; {ex.cache_hits} from cache" if ex.cache_hits else ""),
+               err=True)

@@ -1,0 +1,301 @@
+"""The executor: a pool of fork servers, a job queue, verdicts in request order, and an optional cache."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import queue
+import select
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from coderl.sandbox.schema import CHECKERS, Request, Result, parse_request
+from coderl.sandbox.verdict import judge
+
+log = logging.getLogger("coderl.sandbox")
+
+CACHE_VERSION = 1
+
+
+class SandboxError(RuntimeError):
+    """The sandbox itself failed (a server would not start), as opposed to a program's verdict."""
+
+
+def _server_env() -> dict[str, str]:
+    from coderl.sandbox.server import CHILD_ENV
+
+    env = dict(CHILD_ENV)
+    # Lets `python -m coderl.sandbox.server` work from a source checkout that is not installed.
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def _strip_expected(tests: dict[str, Any]) -> dict[str, Any]:
+    """The part of a TestSpec the sandbox may see: never the expected outputs of stdio or call tests."""
+    if tests["type"] == "assert":
+        return {"type": "assert", "setup": tests.get("setup", ""), "asserts": tests["asserts"]}
+    out = {"type": tests["type"], "inputs": tests["inputs"]}
+    if tests["type"] == "call":
+        out["fn_name"] = tests["fn_name"]
+    return out
+
+
+class _Worker:
+    def __init__(self, index: int, cfg: dict[str, Any]):
+        self.index, self.cfg = index, dict(cfg)
+        self.cfg["base_dir"] = f"/tmp/coderl-{os.getpid()}-w{index}"
+        if os.getuid() == 0:
+            self.cfg["uid"] = cfg["uid_base"] + index
+        self.proc: subprocess.Popen | None = None
+        self.hello: dict[str, Any] = {}
+        self._buf = b""
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "coderl.sandbox.server", json.dumps(self.cfg)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            env=_server_env(), close_fds=True, start_new_session=True, cwd="/",
+        )
+        self._buf = b""
+        hello = self._recv(60.0)
+        if hello is None or not hello.get("ready"):
+            self.stop()
+            raise SandboxError(f"sandbox worker {self.index} failed to start")
+        self.hello = hello
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            try:
+                self.proc.kill()
+            except OSError:
+                pass
+            self.proc.wait()
+            for f in (self.proc.stdin, self.proc.stdout):
+                try:
+                    f.close()
+                except OSError:
+                    pass
+            self.proc = None
+        shutil.rmtree(self.cfg["base_dir"], ignore_errors=True)
+
+    def _recv(self, wait: float) -> dict[str, Any] | None:
+        assert self.proc is not None and self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        end = time.monotonic() + wait
+        while b"\n" not in self._buf:
+            left = end - time.monotonic()
+            if left <= 0:
+                return None
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return None
+            self._buf += chunk
+        line, _, self._buf = self._buf.partition(b"\n")
+        return json.loads(line)
+
+    def call(self, job: dict[str, Any], wait: float) -> dict[str, Any] | None:
+        """Send a job and wait for its observations; None when the server died or hung (it is restarted)."""
+        try:
+            if self.proc is None:
+                self.start()
+            assert self.proc is not None and self.proc.stdin is not None
+            self.proc.stdin.write((json.dumps(job) + "\n").encode())
+            self.proc.stdin.flush()
+            resp = self._recv(wait)
+        except (OSError, ValueError):
+            resp = None
+        if resp is None:
+            log.warning("sandbox worker %d lost on job %s; restarting it", self.index, job.get("id"))
+            self.stop()
+        return resp
+
+
+class Executor:
+    """Runs untrusted programs against tests in sandboxed fork servers.
+
+    Use as a context manager::
+
+        with Executor(workers=2, timeout=3.0) as ex:
+            results = ex.run(requests)      # list[Result], same order as requests
+
+    ``requests`` may be :class:`Request` objects or dicts in the request JSON format.
+    """
+
+    def __init__(self, workers: int | None = None, timeout: float = 3.0, memory_mb: int = 2048,
+                 output_mb: int = 16, checker: str = "default", cache: bool | str | os.PathLike = False,
+                 isolate: bool = True, use_seccomp: bool = True, uid_base: int = 61000, tmpfs_mb: int = 512):
+        if checker not in CHECKERS:
+            raise ValueError(f"checker must be one of {CHECKERS}, got {checker!r}")
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        if memory_mb < 256:
+            raise ValueError("memory_mb below 256 leaves no room for the interpreter itself")
+        self.workers = workers or os.cpu_count() or 1
+        self.timeout, self.checker = float(timeout), checker
+        self.memory_mb, self.output_mb = memory_mb, output_mb
+        self._cfg = {"memory_mb": memory_mb, "output_mb": output_mb, "tmpfs_mb": tmpfs_mb, "isolate": isolate,
+                     "seccomp": use_seccomp, "uid_base": uid_base}
+        self._pool: list[_Worker] = []
+        self._cache: dict[str, dict[str, Any]] | None = None
+        self._cache_path: Path | None = None
+        if cache:
+            self._cache = {}
+            if not isinstance(cache, bool):
+                self._cache_path = Path(cache)
+                if self._cache_path.exists():
+                    for line in self._cache_path.read_text().splitlines():
+                        if line.strip():
+                            rec = json.loads(line)
+                            self._cache[rec["key"]] = rec["result"]
+        self.cache_hits = 0
+
+    # -- lifecycle ----------------------------------------------------------------------------------------
+    def __enter__(self) -> Executor:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        if self._pool:
+            return
+        pool = [_Worker(i, self._cfg) for i in range(self.workers)]
+        try:
+            for w in pool:
+                w.start()
+        except BaseException:
+            for w in pool:
+                w.stop()
+            raise
+        self._pool = pool
+        missing = self.protections()[1]
+        if missing:
+            log.warning("sandbox running without: %s (see `coderl exec --explain`)", ", ".join(sorted(missing)))
+
+    def close(self) -> None:
+        for w in self._pool:
+            w.stop()
+        self._pool = []
+
+    def protections(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(active, missing) protections as reported by the first worker."""
+        if not self._pool:
+            raise RuntimeError("executor not started")
+        h = self._pool[0].hello
+        return h.get("protections", {}), h.get("missing", {})
+
+    def explain(self) -> str:
+        active, missing = self.protections()
+        lines = ["Active protections:"]
+        lines += [f"  + {k}: {v}" for k, v in active.items()]
+        if missing:
+            lines.append("Missing protections:")
+            lines += [f"  - {k}: {v}" for k, v in missing.items()]
+        return "\n".join(lines)
+
+    # -- running --------------------------------------------------------------------------------------------
+    def _key(self, req: Request) -> str:
+        blob = json.dumps([CACHE_VERSION, req.program, req.tests, req.timeout or self.timeout, self.memory_mb,
+                           self.output_mb, req.checker or self.checker], sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def _execute(self, worker: _Worker, req: Request) -> Result:
+        timeout = req.timeout or self.timeout
+        job = {"id": req.id, "program": req.program, "tests": _strip_expected(req.tests), "timeout": timeout}
+        wait = timeout * (req.n_tests + 2) * 1.5 + 30.0
+        for _attempt in range(2):
+            resp = worker.call(job, wait)
+            if resp is not None:
+                return judge(req, resp, req.checker or self.checker)
+        return Result(req.id, "runtime_error", "sandbox_error", ["not_run"] * req.n_tests, 0.0, None, 0.0)
+
+    def imap(self, requests: Iterable[Request | dict[str, Any]],
+             on_result: Callable[[Result], None] | None = None) -> Iterator[Result]:
+        """Yield results in request order while all workers run."""
+        if not self._pool:
+            self.start()
+        reqs = [r if isinstance(r, Request) else parse_request(r) for r in requests]
+        results: dict[int, Result] = {}
+        todo: queue.Queue[int] = queue.Queue()
+        keys: dict[int, str] = {}
+        for i, r in enumerate(reqs):
+            if self._cache is not None:
+                keys[i] = self._key(r)
+                hit = self._cache.get(keys[i])
+                if hit is not None:
+                    self.cache_hits += 1
+                    results[i] = Result.from_dict({**hit, "id": r.id})
+                    continue
+            todo.put(i)
+        cond = threading.Condition()
+        errors: list[BaseException] = []
+
+        def work(w: _Worker) -> None:
+            while True:
+                try:
+                    i = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    res = self._execute(w, reqs[i])
+                except BaseException as e:  # surface in the caller, not in a dead thread
+                    with cond:
+                        errors.append(e)
+                        cond.notify_all()
+                    return
+                with cond:
+                    results[i] = res
+                    cond.notify_all()
+
+        threads = [threading.Thread(target=work, args=(w,), daemon=True) for w in self._pool]
+        for t in threads:
+            t.start()
+        cache_file = open(self._cache_path, "a") if self._cache_path is not None else None
+        try:
+            for i in range(len(reqs)):
+                with cond:
+                    while i not in results and not errors:
+                        cond.wait()
+                    if errors:
+                        raise errors[0]
+                    res = results.pop(i)
+                if self._cache is not None and i in keys and keys[i] not in self._cache:
+                    if res.detail != "sandbox_error":
+                        rec = res.to_dict()
+                        self._cache[keys[i]] = rec
+                        if cache_file is not None:
+                            cache_file.write(json.dumps({"key": keys[i], "result": rec}) + "\n")
+                            cache_file.flush()
+                if on_result is not None:
+                    on_result(res)
+                yield res
+        finally:
+            if cache_file is not None:
+                cache_file.close()
+            for t in threads:
+                t.join(timeout=0 if errors else None)
+
+    def run(self, requests: Iterable[Request | dict[str, Any]]) -> list[Result]:
+        return list(self.imap(requests))
+
+    def run_one(self, program: str, tests: dict[str, Any], timeout: float | None = None,
+                checker: str | None = None) -> Result:
+        req = {"id": "0", "program": program, "tests": tests}
+        if timeout is not None:
+            req["timeout"] = timeout
+        if checker is not None:
+            req["checker"] = checker
+        return self.run([req])[0]

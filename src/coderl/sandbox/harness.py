@@ -1,0 +1,312 @@
+"""Code that runs inside the sandboxed child, next to the untrusted program.
+
+The child never sees expected outputs of stdio or call tests: it reports what the program printed or
+returned, and the executor (another process) judges. Assert tests necessarily carry their expectations,
+so for them the child reports whether each assert raised. Reports go to a pipe as records tagged with a
+per-run random token, so bytes sprayed at inherited descriptors are recognised as forgeries.
+
+Names used after the program starts are bound at import time, so rebinding builtins or module
+attributes from the program does not change what the harness does.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import copy
+import io
+import os
+import sys
+import traceback
+
+_write = os.write
+_type = type
+_repr = repr
+_len = len
+_isinstance = isinstance
+_deepcopy = copy.deepcopy
+_extract_tb = traceback.extract_tb
+_BaseException = BaseException
+_SystemExit = SystemExit
+_AssertionError = AssertionError
+_MemoryError = MemoryError
+_RecursionError = RecursionError
+
+PROGRAM_FILE = "<program>"
+_PLAIN_SCALARS = (int, float, str, bool, type(None), complex, bytes)
+
+
+def _numpy_scalar_types() -> tuple[type, ...]:
+    try:
+        import numpy as np
+    except ImportError:
+        return ()
+    return tuple({np.dtype(c).type for c in "?bhilqBHILQefdgFDG"} | {np.str_, np.bytes_})
+
+
+_NUMPY_SCALARS = _numpy_scalar_types()
+
+
+class UntrustedComparison(Exception):
+    """A test compared an object whose comparison operators the program controls."""
+
+
+def _is_plain(x: object, depth: int = 0) -> bool:
+    t = _type(x)
+    if t in _PLAIN_SCALARS or t in _NUMPY_SCALARS:
+        return True
+    if depth > 50:
+        return False
+    if t is list or t is tuple or t is set or t is frozenset:
+        return all(_is_plain(v, depth + 1) for v in x)
+    if t is dict:
+        return all(_is_plain(k, depth + 1) and _is_plain(v, depth + 1) for k, v in x.items())
+    return False
+
+
+_OPS = {
+    "Eq": lambda a, b: a == b, "NotEq": lambda a, b: a != b, "Lt": lambda a, b: a < b,
+    "LtE": lambda a, b: a <= b, "Gt": lambda a, b: a > b, "GtE": lambda a, b: a >= b,
+    "In": lambda a, b: a in b, "NotIn": lambda a, b: a not in b,
+}
+
+
+def safe_compare(op: str, a: object, b: object) -> bool:
+    """Comparison used by rewritten test code: only plain builtin values may be compared.
+
+    A class whose ``__eq__`` always returns True (or an int subclass doing the same) is not plain, so it
+    can never satisfy a test's comparison.
+    """
+    if not (_is_plain(a) and _is_plain(b)):
+        raise UntrustedComparison(f"{_type(a).__name__} {op} {_type(b).__name__}")
+    return _OPS[op](a, b)
+
+
+class _RewriteCompare(ast.NodeTransformer):
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        self.generic_visit(node)
+        ops = [type(o).__name__ for o in node.ops]
+        if len(ops) != 1 or ops[0] not in _OPS:
+            return node  # chained comparisons and `is` are left as they are
+        call = ast.Call(
+            func=ast.Name(id="__coderl_compare__", ctx=ast.Load()),
+            args=[ast.Constant(ops[0]), node.left, node.comparators[0]],
+            keywords=[],
+        )
+        return ast.copy_location(call, node)
+
+
+def compile_test_code(source: str, filename: str) -> object:
+    tree = ast.fix_missing_locations(_RewriteCompare().visit(ast.parse(source, filename)))
+    return compile(tree, filename, "exec", dont_inherit=True)
+
+
+class Unserializable(Exception):
+    pass
+
+
+def serialize_value(x: object, depth: int = 0) -> str:
+    """A Python literal for a return value made only of plain builtin types (checked by exact type)."""
+    t = _type(x)
+    if depth > 100:
+        raise Unserializable("nesting too deep")
+    if t is bool or t is int or t is str or t is bytes or t is complex or x is None:
+        return _repr(x)
+    if t is float:
+        if x != x:
+            return "__coderl_nan__" if depth == 0 else "None"
+        if x in (float("inf"), float("-inf")):
+            return "1e999" if x > 0 else "-1e999"
+        return _repr(x)
+    if t in _NUMPY_SCALARS:
+        return serialize_value(x.item(), depth + 1)
+    if t is list or t is tuple:
+        inner = ", ".join(serialize_value(v, depth + 1) for v in x)
+        return f"[{inner}]" if t is list else f"({inner}{',' if _len(x) == 1 else ''})"
+    if t is set or t is frozenset:
+        if not x:
+            return "set()"
+        return "{" + ", ".join(serialize_value(v, depth + 1) for v in x) + "}"
+    if t is dict:
+        return "{" + ", ".join(f"{serialize_value(k, depth + 1)}: {serialize_value(v, depth + 1)}"
+                               for k, v in x.items()) + "}"
+    raise Unserializable(t.__name__)
+
+
+class Reporter:
+    """Writes records ``<token> <kind> <index> <line> <detail> <nbytes>\\n<payload>`` to the result pipe."""
+
+    def __init__(self, fd: int, token: str):
+        self._fd, self._token = fd, token
+
+    def __call__(self, kind: str, index: int = -1, line: int | None = None, detail: str = "-",
+                 payload: bytes = b"") -> None:
+        detail = "".join(c if c.isalnum() or c in "_:.<>" else "_" for c in (detail or "-"))[:200] or "-"
+        head = f"{self._token} {kind} {index} {line if line is not None else -1} {detail} {_len(payload)}\n"
+        data = head.encode() + payload
+        while data:
+            n = _write(self._fd, data)
+            data = data[n:]
+
+
+def program_line(tb: object) -> int | None:
+    """Line in the program of the innermost traceback frame that belongs to the program."""
+    line = None
+    try:
+        for fr in _extract_tb(tb):
+            if fr.filename == PROGRAM_FILE:
+                line = fr.lineno
+    except _BaseException:
+        return None
+    return line
+
+
+def _exc_detail(e: BaseException) -> str:
+    if _isinstance(e, _MemoryError):
+        return "memory"
+    if _isinstance(e, _RecursionError):
+        return "RecursionError"
+    if _isinstance(e, OSError) and getattr(e, "errno", None) == 27:  # EFBIG: output cap hit
+        return "output_limit"
+    return _type(e).__name__
+
+
+def _compile_program(source: str, report: Reporter) -> object | None:
+    try:
+        return compile(source, PROGRAM_FILE, "exec", dont_inherit=True)
+    except _BaseException as e:  # SyntaxError, ValueError (NUL bytes), MemoryError, RecursionError
+        report("compile_error", line=getattr(e, "lineno", None), detail=_type(e).__name__)
+        return None
+
+
+def _load(code: object, ns: dict, report: Reporter) -> bool:
+    try:
+        exec(code, ns)
+    except _SystemExit:
+        report("load_exit", detail="exit")
+        return False
+    except _BaseException as e:
+        report("load_error", line=program_line(e.__traceback__), detail=_exc_detail(e))
+        return False
+    report("loaded")
+    return True
+
+
+def run_assert(job: dict, report: Reporter) -> None:
+    tests = job["tests"]
+    try:
+        setup = compile_test_code(tests.get("setup") or "", "<setup>")
+        asserts = [compile_test_code(a, f"<test {i}>") for i, a in enumerate(tests["asserts"])]
+    except SyntaxError as e:
+        report("bad_tests", detail=f"SyntaxError:{e.filename}")
+        return
+    code = _compile_program(job["program"], report)
+    if code is None:
+        return
+    report("compiled")
+    saved_builtins = dict(builtins.__dict__)
+    ns: dict = {"__name__": "__coderl__", "__builtins__": builtins}
+    if not _load(code, ns, report):
+        return
+    # The program may have rebound builtins (abs, len, ...) that the tests use; tests get the originals.
+    builtins.__dict__.clear()
+    builtins.__dict__.update(saved_builtins)
+    ns["__coderl_compare__"] = safe_compare
+    try:
+        exec(setup, ns)
+    except _BaseException as e:
+        report("load_error", line=program_line(e.__traceback__), detail="setup:" + _exc_detail(e))
+        return
+    for i, test in enumerate(asserts):
+        report("start", i)
+        try:
+            exec(test, ns)
+        except _AssertionError:
+            report("fail", i, detail="AssertionError")
+        except UntrustedComparison:
+            report("fail", i, detail="untrusted_object")
+        except _SystemExit:
+            report("error", i, detail="exit")
+        except _BaseException as e:
+            report("error", i, line=program_line(e.__traceback__), detail=_exc_detail(e))
+        else:
+            report("ok", i)
+
+
+def run_call(job: dict, report: Reporter) -> None:
+    tests = job["tests"]
+    code = _compile_program(job["program"], report)
+    if code is None:
+        return
+    report("compiled")
+    inputs = _deepcopy(tests["inputs"])
+    ns: dict = {"__name__": "__coderl__", "__builtins__": builtins}
+    if not _load(code, ns, report):
+        return
+    name = tests["fn_name"]
+    fn = ns.get(name)
+    if not callable(fn):
+        cls = ns.get("Solution")
+        try:
+            fn = getattr(cls(), name) if cls is not None else None
+        except _BaseException as e:
+            report("load_error", line=program_line(e.__traceback__), detail="Solution:" + _exc_detail(e))
+            return
+    if not callable(fn):
+        report("load_error", detail=f"missing_function:{name}")
+        return
+    for i, args in enumerate(inputs):
+        report("start", i)
+        try:
+            value = fn(*args)
+        except _SystemExit:
+            report("error", i, detail="exit")
+            continue
+        except _BaseException as e:
+            report("error", i, line=program_line(e.__traceback__), detail=_exc_detail(e))
+            continue
+        try:
+            literal = serialize_value(value)
+        except Unserializable as e:
+            report("fail", i, detail=f"unserializable:{e}")
+            continue
+        except _BaseException as e:
+            report("error", i, detail=_exc_detail(e))
+            continue
+        report("value", i, payload=literal.encode("utf-8", "surrogatepass"))
+
+
+def fresh_std_streams() -> None:
+    """New sys.std* objects on fds 0-2: the inherited ones may hold the server's buffered bytes."""
+    sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8",
+                                 errors="replace")
+    sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8",
+                                  errors="replace")
+    sys.stderr = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)), encoding="utf-8",
+                                  errors="replace", line_buffering=True)
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
+
+
+def run_stdio(job: dict, index: int, report: Reporter) -> None:
+    """One stdio test: fd 0/1/2 are already the input file and the capped output files."""
+    code = _compile_program(job["program"], report)
+    if code is None:
+        return
+    report("compiled")
+    out = sys.stdout
+    report("start", index)
+    ns = {"__name__": "__main__", "__builtins__": builtins}
+    status, line, detail = "ok", None, "-"
+    try:
+        exec(code, ns)
+    except _SystemExit:
+        status, detail = "exit", "exit"
+    except _BaseException as e:
+        status, line, detail = "error", program_line(e.__traceback__), _exc_detail(e)
+    for stream in (sys.stdout, out):
+        try:
+            stream.flush()
+        except _BaseException as e:
+            if status == "ok" or status == "exit":
+                status, detail = "error", _exc_detail(e)
+    report(status, index, line=line, detail=detail)

@@ -1,0 +1,133 @@
+"""Turning the server's observations of a run into a Result. Pure functions, no processes.
+
+Outcome rules:
+
+* ``compile_error``: the source does not compile (nothing ran).
+* ``runtime_error``: the program raised while loading or in a test, exited before its tests ran
+  (``detail='exit'``), was killed for time (``timeout``), memory (``memory``) or output (``output_limit``),
+  died on a signal (``signal:SIGSEGV``), or tampered with the result channel (``tampered``).
+* ``failed_test``: everything ran, at least one test's answer was wrong and none raised.
+* ``passed``: every test passed.
+
+When tests disagree in class, runtime_error wins over failed_test; ``detail`` is that of the first test
+with the winning class. After a fatal event (timeout, signal, ...) the remaining tests are ``not_run``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from coderl.sandbox.compare import call_match, parse_value, stdio_match
+from coderl.sandbox.schema import Request, Result
+
+
+def _end_detail(obs: dict[str, Any]) -> str:
+    if obs.get("killed_for"):
+        return obs["killed_for"]
+    status = obs.get("exit", "")
+    if status.startswith("signal:"):
+        if status == "signal:SIGXCPU":
+            return "timeout"
+        return status
+    return "exit"
+
+
+def _finish(req: Request, tests: list[str], details: list[str], lines: list[int | None],
+            seconds: float) -> Result:
+    n = len(tests)
+    passed = sum(t == "passed" for t in tests)
+    outcome, detail, line = "passed", "ok", None
+    for cls in ("runtime_error", "failed_test"):
+        if cls in tests:
+            i = tests.index(cls)
+            outcome, detail, line = cls, details[i], lines[i]
+            break
+    else:
+        if passed < n:  # not_run without a recorded cause should not happen; never call it passed
+            outcome, detail = "runtime_error", "not_run"
+    return Result(req.id, outcome, detail, tests, passed / n if n else 0.0, line, round(seconds, 4))
+
+
+def judge_in_process(req: Request, obs: dict[str, Any], checker: str) -> Result:
+    """Judge an assert or call run: one child executed the program and then every test."""
+    n = req.n_tests
+    tests, details, lines = ["not_run"] * n, [""] * n, [None] * n
+    loaded = False
+    current: int | None = None
+    done = False
+    spec = req.tests
+    for kind, idx, line, detail, payload in obs["records"]:
+        if kind == "compile_error":
+            return Result(req.id, "compile_error", detail, ["not_run"] * n, 0.0, line,
+                          round(obs["seconds"], 4))
+        if kind in ("load_error", "load_exit", "bad_tests"):
+            return Result(req.id, "runtime_error", detail, ["not_run"] * n, 0.0, line,
+                          round(obs["seconds"], 4))
+        if kind == "loaded":
+            loaded = True
+        elif kind == "start" and 0 <= idx < n:
+            current = idx
+        elif kind in ("ok", "fail", "error", "value") and 0 <= idx < n:
+            current = None
+            if kind == "ok":
+                tests[idx], details[idx] = "passed", "ok"
+            elif kind == "fail":
+                tests[idx], details[idx] = "failed_test", detail
+            elif kind == "error":
+                tests[idx], details[idx], lines[idx] = "runtime_error", detail, line
+            else:
+                try:
+                    value = parse_value(payload)
+                    ok = call_match(value, spec["outputs"][idx], bool(spec.get("wrapped")))
+                except ValueError:
+                    ok = False
+                tests[idx], details[idx] = ("passed", "ok") if ok else ("failed_test", "wrong_answer")
+        elif kind == "done":
+            done = True
+    if not done:
+        cause = _end_detail(obs)
+        if not loaded:
+            return Result(req.id, "runtime_error", cause, ["not_run"] * n, 0.0, None,
+                          round(obs["seconds"], 4))
+        i = current if current is not None else next((k for k, t in enumerate(tests) if t == "not_run"), None)
+        if i is not None:
+            tests[i], details[i] = "runtime_error", cause
+    return _finish(req, tests, details, lines, obs["seconds"])
+
+
+def judge_stdio(req: Request, runs: list[dict[str, Any]], checker: str) -> Result:
+    """Judge stdio runs: one child per input, each judged on what it printed."""
+    n = req.n_tests
+    tests, details, lines = ["not_run"] * n, [""] * n, [None] * n
+    seconds = sum(r["seconds"] for r in runs)
+    for i, obs in enumerate(runs):
+        status = None
+        line = None
+        detail = ""
+        for kind, _idx, rline, rdetail, _payload in obs["records"]:
+            if kind == "compile_error":
+                return Result(req.id, "compile_error", rdetail, ["not_run"] * n, 0.0, rline, round(seconds, 4))
+            if kind in ("ok", "exit", "error"):
+                status, line, detail = kind, rline, rdetail
+        if status is None:
+            cause = _end_detail(obs)
+            if cause == "exit":  # os._exit() after printing: judged on the output, like exit()
+                status = "exit"
+            else:
+                tests[i], details[i] = "runtime_error", cause
+                break
+        if status == "error":
+            tests[i], details[i], lines[i] = "runtime_error", detail, line
+            continue
+        ok = stdio_match(obs.get("output", ""), req.tests["outputs"][i], checker)
+        tests[i], details[i] = ("passed", "ok") if ok else ("failed_test", "wrong_answer")
+    return _finish(req, tests, details, lines, seconds)
+
+
+def judge(req: Request, response: dict[str, Any], checker: str) -> Result:
+    if "server_error" in response:
+        return Result(req.id, "runtime_error", "sandbox_error", ["not_run"] * req.n_tests, 0.0, None, 0.0)
+    runs = response["runs"]
+    if req.tests["type"] == "stdio":
+        return judge_stdio(req, runs, checker)
+    return judge_in_process(req, runs[0], checker)
