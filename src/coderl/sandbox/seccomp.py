@@ -169,12 +169,18 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
+_libc: ctypes.CDLL | None = None
+
+
 def install(own_pid: int) -> None:
     """Set no_new_privs and install the filter on the calling thread (the child is single-threaded here).
 
     Raises OSError when the kernel refuses; the caller decides whether that is fatal.
     """
-    libc = ctypes.CDLL(None, use_errno=True)
+    global _libc
+    if _libc is None:  # loaded once in the fork server, inherited by every child
+        _libc = ctypes.CDLL(None, use_errno=True)
+    libc = _libc
     if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         e = ctypes.get_errno()
         raise OSError(e, f"prctl(NO_NEW_PRIVS): {os.strerror(e)}")

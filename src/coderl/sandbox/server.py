@@ -8,6 +8,7 @@ What it returns are observations (what the program printed, returned or raised);
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import select
@@ -78,6 +79,11 @@ class Server:
                 __import__(mod)
             except ImportError:
                 pass
+        seccomp.build_filter(os.getpid())  # warm the ctypes and struct paths before the first fork
+        # Objects that exist now are never collected: a child's garbage collector then does not touch (and
+        # copy) every page it inherited, which would make each run pay for the whole server heap.
+        gc.collect()
+        gc.freeze()
 
     def _probe_seccomp(self) -> bool:
         pid = os.fork()
@@ -101,7 +107,8 @@ class Server:
     # -- one run ----------------------------------------------------------------------------------------
     def _rundir(self) -> str:
         d = os.path.join(self.base, "run")
-        shutil.rmtree(d, ignore_errors=True)
+        if os.path.lexists(d):
+            shutil.rmtree(d, ignore_errors=True)
         os.mkdir(d, 0o700)
         if self.uid is not None:
             os.chown(d, self.uid, self.uid)

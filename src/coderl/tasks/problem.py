@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from coderl.sandbox.schema import RequestError, validate_tests
+
+
+class DataError(RequestError):
+    """A malformed dataset, problems or samples file. The message names the file, the line and the field.
+
+    A subclass of the executor's :class:`RequestError` so that every "bad input file" error in coderl
+    prints the same way (``path:line: field 'x': reason``) and the CLI maps all of them to exit code 2.
+    """
+
+
+# Field name -> (accepted types, description for the error message). ``tests`` and ``example_tests`` are
+# checked by the executor's own TestSpec validator so that a problem file can never hold a spec the
+# executor would reject later, in the middle of an evaluation.
+_FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "task_id": ((str,), "a string"),
+    "prompt": ((str,), "a string"),
+    "starter_code": ((str,), "a string"),
+    "difficulty": ((str,), "a string"),
+    "source": ((str,), "a string"),
+    "entry_point": ((str, type(None)), "a string or null"),
+    "program_prefix": ((str,), "a string"),
+    "metadata": ((dict,), "an object"),
+    "solutions": ((list,), "a list of strings"),
+}
 
 
 @dataclass
@@ -16,7 +42,8 @@ class Problem:
 
     ``tests`` are the hidden tests (an executor TestSpec); ``example_tests`` are the ones the statement
     shows, the only ones sampling-time filtering and critic sampling may run. A model's program for the
-    problem is ``program_prefix + completion`` (HumanEval-style completion) or the completion alone.
+    problem is ``program_prefix + completion`` (HumanEval-style completion) or the completion alone; the
+    ``solutions`` follow the same convention, so ``problem.program(solution)`` is always a whole program.
     """
 
     task_id: str
@@ -31,14 +58,36 @@ class Problem:
     program_prefix: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def completion_style(self) -> bool:
+        """True when models continue the prompt's code (HumanEval) rather than write a whole program."""
+        return bool(self.program_prefix)
+
+    @property
+    def test_type(self) -> str:
+        return str(self.tests["type"])
+
+    def program(self, completion: str) -> str:
+        """The whole program for a model completion (or a ground-truth solution) of this problem."""
+        return self.program_prefix + completion
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Problem:
+        """Build and validate a problem; a wrong field raises :class:`RequestError` naming it."""
+        if not isinstance(d, dict):
+            raise RequestError("expected a JSON object")
         for key in ("task_id", "prompt", "tests"):
             if key not in d:
                 raise RequestError("missing", field=key)
+        for key, (types, what) in _FIELD_TYPES.items():
+            if key in d and (not isinstance(d[key], types) or isinstance(d[key], bool)):
+                raise RequestError(f"expected {what}, got {type(d[key]).__name__}", field=key)
+        for i, s in enumerate(d.get("solutions") or []):
+            if not isinstance(s, str):
+                raise RequestError(f"expected a string, got {type(s).__name__}", field=f"solutions[{i}]")
         known = {f.name for f in fields(cls)}
         p = cls(**{k: v for k, v in d.items() if k in known})
         validate_tests(p.tests, "tests.")
@@ -53,23 +102,51 @@ def write_problems(problems: list[Problem], path: str | Path) -> None:
             f.write(json.dumps(p.to_dict()) + "\n")
 
 
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line number, object)`` for every non-blank line of a JSONL file (``.gz`` is decompressed).
+
+    Every way a line can be unusable (unreadable file, bad UTF-8, bad JSON, not an object) raises a
+    :class:`DataError` naming the file and line, so loaders only have to check fields.
+    """
+    path = str(path)
+    try:
+        f = gzip.open(path, "rt", encoding="utf-8") if path.endswith(".gz") else open(path, encoding="utf-8")
+    except OSError as e:
+        raise DataError(f"cannot read ({e.strerror or e})", path=path) from None
+    lineno = 0
+    with f:
+        try:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    d = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise DataError(f"not valid JSON ({e.msg} at column {e.colno})", line=lineno,
+                                    path=path) from None
+                if not isinstance(d, dict):
+                    raise DataError(f"expected a JSON object, got {type(d).__name__}", line=lineno, path=path)
+                yield lineno, d
+        except UnicodeDecodeError as e:
+            raise DataError(f"not UTF-8 text ({e.reason})", line=lineno + 1, path=path) from None
+        except (OSError, EOFError) as e:  # a truncated or corrupt .gz
+            raise DataError(f"cannot read ({e})", line=lineno + 1, path=path) from None
+
+
 def read_problems(path: str | Path) -> list[Problem]:
-    """Read a problems JSONL file; errors name the file, line and field."""
+    """Read a problems JSONL file; errors name the file, line and field. Task ids must be unique."""
     out = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise RequestError(f"not valid JSON ({e.msg})", line=lineno, path=str(path)) from None
-            if not isinstance(d, dict):
-                raise RequestError("expected a JSON object", line=lineno, path=str(path))
-            try:
-                out.append(Problem.from_dict(d))
-            except RequestError as e:
-                raise RequestError(e.reason, field=e.field, line=lineno, path=str(path)) from None
-            except TypeError as e:
-                raise RequestError(str(e), line=lineno, path=str(path)) from None
+    seen: dict[str, int] = {}
+    for lineno, d in iter_jsonl(path):
+        try:
+            p = Problem.from_dict(d)
+        except RequestError as e:
+            raise DataError(e.reason, field=e.field, line=lineno, path=str(path)) from None
+        except TypeError as e:
+            raise DataError(str(e), line=lineno, path=str(path)) from None
+        if p.task_id in seen:
+            raise DataError(f"duplicate task_id {p.task_id!r} (first on line {seen[p.task_id]})",
+                            field="task_id", line=lineno, path=str(path))
+        seen[p.task_id] = lineno
+        out.append(p)
     return out

