@@ -49,7 +49,7 @@ def build_programs(n_loops: int) -> list[tuple[str, dict, str]]:
         progs.append((f"{tid}/stub", p, "    return None\n"))
         for j, m in enumerate(mutants(p["canonical_solution"])):
             progs.append((f"{tid}/mutant{j}", p, m))
-    for j, (tid, p) in enumerate(list(problems.items())[:n_loops]):
+    for tid, p in list(problems.items())[:n_loops]:
         progs.append((f"{tid}/loop", p, "    while True:\n        pass\n"))
     return progs
 

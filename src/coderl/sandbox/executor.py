@@ -135,7 +135,8 @@ class Executor:
 
     def __init__(self, workers: int | None = None, timeout: float = 3.0, memory_mb: int = 2048,
                  output_mb: int = 16, checker: str = "default", cache: bool | str | os.PathLike = False,
-                 isolate: bool = True, use_seccomp: bool = True, uid_base: int = 61000, tmpfs_mb: int = 512):
+                 isolate: bool = True, use_seccomp: bool = True, uid_base: int = 61000, tmpfs_mb: int = 512,
+                 preload: tuple[str, ...] | None = None):
         if checker not in CHECKERS:
             raise ValueError(f"checker must be one of {CHECKERS}, got {checker!r}")
         if timeout <= 0:
@@ -147,6 +148,8 @@ class Executor:
         self.memory_mb, self.output_mb = memory_mb, output_mb
         self._cfg = {"memory_mb": memory_mb, "output_mb": output_mb, "tmpfs_mb": tmpfs_mb, "isolate": isolate,
                      "seccomp": use_seccomp, "uid_base": uid_base}
+        if preload is not None:
+            self._cfg["preload"] = list(preload)
         self._pool: list[_Worker] = []
         self._cache: dict[str, dict[str, Any]] | None = None
         self._cache_path: Path | None = None

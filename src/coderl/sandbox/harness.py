@@ -101,6 +101,16 @@ def compile_test_code(source: str, filename: str) -> object:
     return compile(tree, filename, "exec", dont_inherit=True)
 
 
+def compile_tests(tests: dict) -> tuple[object, list[object]] | str:
+    """Compile an assert TestSpec (trusted code) once; returns (setup, asserts) or an error detail."""
+    try:
+        setup = compile_test_code(tests.get("setup") or "", "<setup>")
+        asserts = [compile_test_code(a, f"<test {i}>") for i, a in enumerate(tests["asserts"])]
+    except SyntaxError as e:
+        return f"SyntaxError:{e.filename}"
+    return setup, asserts
+
+
 class Unserializable(Exception):
     pass
 
@@ -193,13 +203,11 @@ def _load(code: object, ns: dict, report: Reporter) -> bool:
 
 
 def run_assert(job: dict, report: Reporter) -> None:
-    tests = job["tests"]
-    try:
-        setup = compile_test_code(tests.get("setup") or "", "<setup>")
-        asserts = [compile_test_code(a, f"<test {i}>") for i, a in enumerate(tests["asserts"])]
-    except SyntaxError as e:
-        report("bad_tests", detail=f"SyntaxError:{e.filename}")
+    compiled = job.get("_compiled") or compile_tests(job["tests"])
+    if isinstance(compiled, str):
+        report("bad_tests", detail=compiled)
         return
+    setup, asserts = compiled
     code = _compile_program(job["program"], report)
     if code is None:
         return
@@ -287,26 +295,42 @@ def fresh_std_streams() -> None:
     sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
 
 
-def run_stdio(job: dict, index: int, report: Reporter) -> None:
-    """One stdio test: fd 0/1/2 are already the input file and the capped output files."""
+def run_stdio(job: dict, start: int, report: Reporter) -> None:
+    """Stdio tests ``start..n-1`` in this process, each a fresh ``__main__`` run of the program.
+
+    Per test, fd 0 is ``in<i>.txt`` and fd 1 a new capped ``out<i>.txt`` in the run directory, with fresh
+    ``sys.std*`` objects and the original builtins. A program that ends the process (``os._exit``, a crash)
+    ends this child; the server judges that test and continues the rest in a new child.
+    """
     code = _compile_program(job["program"], report)
     if code is None:
         return
     report("compiled")
-    out = sys.stdout
-    report("start", index)
-    ns = {"__name__": "__main__", "__builtins__": builtins}
-    status, line, detail = "ok", None, "-"
-    try:
-        exec(code, ns)
-    except _SystemExit:
-        status, detail = "exit", "exit"
-    except _BaseException as e:
-        status, line, detail = "error", program_line(e.__traceback__), _exc_detail(e)
-    for stream in (sys.stdout, out):
+    saved_builtins = dict(builtins.__dict__)
+    for i in range(start, _len(job["tests"]["inputs"])):
+        fd = os.open(f"in{i}.txt", os.O_RDONLY)
+        os.dup2(fd, 0)
+        os.close(fd)
+        fd = os.open(f"out{i}.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(fd, 1)
+        os.close(fd)
+        fresh_std_streams()
+        builtins.__dict__.clear()
+        builtins.__dict__.update(saved_builtins)
+        out = sys.stdout
+        report("start", i)
+        ns = {"__name__": "__main__", "__builtins__": builtins}
+        status, line, detail = "ok", None, "-"
         try:
-            stream.flush()
+            exec(code, ns)
+        except _SystemExit:
+            status, detail = "exit", "exit"
         except _BaseException as e:
-            if status == "ok" or status == "exit":
-                status, detail = "error", _exc_detail(e)
-    report(status, index, line=line, detail=detail)
+            status, line, detail = "error", program_line(e.__traceback__), _exc_detail(e)
+        for stream in (sys.stdout, out):
+            try:
+                stream.flush()
+            except _BaseException as e:
+                if status == "ok" or status == "exit":
+                    status, detail = "error", _exc_detail(e)
+        report(status, i, line=line, detail=detail)

@@ -40,6 +40,7 @@ class Server:
         self.uid: int | None = None
         self.use_seccomp = False
         self.private_fs = False
+        self._test_cache: dict[tuple, Any] = {}
 
     # -- set-up ---------------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -74,7 +75,7 @@ class Server:
         self.prot.ok("scrubbed environment", "children see only PATH, LANG and thread-count variables")
         self.prot.ok("result channel", "per-run random token on a private pipe; stdio/call outputs are judged "
                                        "by the executor, which alone knows the expected values")
-        for mod in PRELOAD:
+        for mod in self.cfg.get("preload", PRELOAD):
             try:
                 __import__(mod)
             except ImportError:
@@ -122,10 +123,7 @@ class Server:
             if os.getppid() != self.pid:
                 os._exit(1)
             os.chdir(rundir)
-            if mode == "stdio":
-                fd0 = os.open("input.txt", os.O_RDONLY)
-            else:
-                fd0 = os.open(os.devnull, os.O_RDONLY)
+            fd0 = os.open(os.devnull, os.O_RDONLY)
             fd1 = os.open("stdout.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             fd2 = os.open("stderr.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             os.dup2(fd0, 0)
@@ -161,11 +159,14 @@ class Server:
         finally:
             os._exit(code)
 
-    def run_child(self, job: dict, mode: str, index: int = -1) -> dict[str, Any]:
-        rundir = self._rundir()
-        if mode == "stdio":
-            with open(os.path.join(rundir, "input.txt"), "w", encoding="utf-8") as f:
-                f.write(job["tests"]["inputs"][index])
+    def run_child(self, job: dict, mode: str, index: int = -1, keep_dir: bool = False) -> dict[str, Any]:
+        """Fork one confined child for ``job`` and watch it. For stdio, ``index`` is the first test to run
+        and the run directory (with its in/out files) is kept for the caller to read and clean."""
+        rundir = os.path.join(self.base, "run") if keep_dir and mode == "stdio" and index > 0 else self._rundir()
+        if mode == "stdio" and index == 0:
+            for i, text in enumerate(job["tests"]["inputs"]):
+                with open(os.path.join(rundir, f"in{i}.txt"), "w", encoding="utf-8") as f:
+                    f.write(text)
         token = os.urandom(16).hex()
         r, w = os.pipe()
         pid = os.fork()
@@ -175,10 +176,9 @@ class Server:
         os.close(w)
         obs = self._watch(pid, r, token, job)
         os.close(r)
-        if mode == "stdio":
-            obs["output"] = self._read_capped(os.path.join(rundir, "stdout.txt"))
         obs["stderr_tail"] = self._read_capped(os.path.join(rundir, "stderr.txt"), tail=2000)
-        self._cleanup(rundir)
+        if not keep_dir:
+            self._cleanup(rundir)
         return obs
 
     def _read_capped(self, path: str, tail: int | None = None) -> str:
@@ -281,17 +281,58 @@ class Server:
     # -- jobs -------------------------------------------------------------------------------------------
     def run_job(self, job: dict) -> dict[str, Any]:
         typ = job["tests"]["type"]
+        if typ == "assert":
+            # Test code is trusted: compile (and rewrite) it here once, so every child inherits the code objects.
+            key = (job["tests"].get("setup") or "", tuple(job["tests"]["asserts"]))
+            if key not in self._test_cache:
+                if len(self._test_cache) > 512:
+                    self._test_cache.clear()
+                self._test_cache[key] = harness.compile_tests(job["tests"])
+            job["_compiled"] = self._test_cache[key]
         if typ != "stdio":
             return {"id": job["id"], "runs": [self.run_child(job, typ)]}
-        runs = []
-        for i in range(len(job["tests"]["inputs"])):
-            obs = self.run_child(job, "stdio", i)
-            runs.append(obs)
-            kinds = {rec[0] for rec in obs["records"]}
-            # A program that cannot compile, or that hangs, would do the same on every other input.
-            if "compile_error" in kinds or obs["killed_for"] == "timeout" and job.get("stop_on_timeout", True):
-                break
-        return {"id": job["id"], "runs": runs}
+        return {"id": job["id"], "stdio": self._run_stdio(job)}
+
+    def _run_stdio(self, job: dict) -> dict[str, Any]:
+        """Run every stdio test, in as few children as possible; digest the records per test.
+
+        Returns ``{"compile_error": [detail, line]}`` or ``{"tests": [obs, ...]}`` with one entry per test that
+        ran: ``{"status": ok|exit|error|<cause>, "detail", "line", "output", "seconds"}``.
+        """
+        n = len(job["tests"]["inputs"])
+        rundir = os.path.join(self.base, "run")
+        tests: list[dict[str, Any]] = []
+        i = 0
+        try:
+            while i < n:
+                obs = self.run_child(job, "stdio", i, keep_dir=True)
+                current: int | None = None
+                progressed = False
+                for kind, idx, line, detail, _payload in obs["records"]:
+                    if kind == "compile_error":
+                        return {"compile_error": [detail, line]}
+                    if kind == "start" and idx == len(tests) and idx < n:
+                        current, progressed = idx, True
+                    elif kind in ("ok", "exit", "error") and idx == current:
+                        tests.append({"status": kind, "detail": detail, "line": line})
+                        current = None
+                if current is not None:  # the child ended inside this test
+                    cause = obs["killed_for"] or ("exit" if obs["exit"].startswith("exit:") else obs["exit"])
+                    tests.append({"status": "exit" if cause == "exit" else cause, "detail": cause, "line": None})
+                elif not progressed:  # ended before starting a test: charge it to the next one
+                    cause = obs["killed_for"] or obs["exit"]
+                    tests.append({"status": cause, "detail": cause, "line": None})
+                for k in range(i, len(tests)):
+                    tests[k]["output"] = self._read_capped(os.path.join(rundir, f"out{k}.txt"))
+                if tests:
+                    tests[-1]["seconds"] = obs["seconds"]
+                i = len(tests)
+                # A program that hangs on one input would cost a timeout on every other one.
+                if tests and tests[-1]["status"] == "timeout":
+                    break
+        finally:
+            self._cleanup(rundir)
+        return {"tests": tests}
 
 
 def _read_lines(fd: int):

@@ -95,39 +95,34 @@ def judge_in_process(req: Request, obs: dict[str, Any], checker: str) -> Result:
     return _finish(req, tests, details, lines, obs["seconds"])
 
 
-def judge_stdio(req: Request, runs: list[dict[str, Any]], checker: str) -> Result:
-    """Judge stdio runs: one child per input, each judged on what it printed."""
+def judge_stdio(req: Request, stdio: dict[str, Any], checker: str) -> Result:
+    """Judge stdio tests from the server's per-test digest: each test is judged on what it printed."""
     n = req.n_tests
     tests, details, lines = ["not_run"] * n, [""] * n, [None] * n
-    seconds = sum(r["seconds"] for r in runs)
-    for i, obs in enumerate(runs):
-        status = None
-        line = None
-        detail = ""
-        for kind, _idx, rline, rdetail, _payload in obs["records"]:
-            if kind == "compile_error":
-                return Result(req.id, "compile_error", rdetail, ["not_run"] * n, 0.0, rline, round(seconds, 4))
-            if kind in ("ok", "exit", "error"):
-                status, line, detail = kind, rline, rdetail
-        if status is None:
-            cause = _end_detail(obs)
-            if cause == "exit":  # os._exit() after printing: judged on the output, like exit()
-                status = "exit"
-            else:
-                tests[i], details[i] = "runtime_error", cause
-                break
-        if status == "error":
-            tests[i], details[i], lines[i] = "runtime_error", detail, line
-            continue
-        ok = stdio_match(obs.get("output", ""), req.tests["outputs"][i], checker)
-        tests[i], details[i] = ("passed", "ok") if ok else ("failed_test", "wrong_answer")
+    if "compile_error" in stdio:
+        detail, line = stdio["compile_error"]
+        return Result(req.id, "compile_error", detail, tests, 0.0, line, 0.0)
+    seconds = 0.0
+    for i, t in enumerate(stdio["tests"][:n]):
+        seconds += t.get("seconds", 0.0)
+        status = t["status"]
+        if status in ("ok", "exit"):  # exit(), sys.exit() and os._exit() after printing: judged on the output
+            ok = stdio_match(t.get("output", ""), req.tests["outputs"][i], checker)
+            tests[i], details[i] = ("passed", "ok") if ok else ("failed_test", "wrong_answer")
+        elif status == "error":
+            tests[i], details[i], lines[i] = "runtime_error", t["detail"], t["line"]
+        else:
+            tests[i], details[i] = "runtime_error", _cause(status)
     return _finish(req, tests, details, lines, seconds)
+
+
+def _cause(status: str) -> str:
+    return "timeout" if status == "signal:SIGXCPU" else status
 
 
 def judge(req: Request, response: dict[str, Any], checker: str) -> Result:
     if "server_error" in response:
         return Result(req.id, "runtime_error", "sandbox_error", ["not_run"] * req.n_tests, 0.0, None, 0.0)
-    runs = response["runs"]
     if req.tests["type"] == "stdio":
-        return judge_stdio(req, runs, checker)
-    return judge_in_process(req, runs[0], checker)
+        return judge_stdio(req, response["stdio"], checker)
+    return judge_in_process(req, response["runs"][0], checker)
