@@ -217,12 +217,14 @@ class Executor:
 
     def _execute(self, worker: _Worker, req: Request) -> Result:
         timeout = req.timeout or self.timeout
-        job = {"id": req.id, "program": req.program, "tests": _strip_expected(req.tests), "timeout": timeout}
+        checker = req.checker or self.checker
+        job = {"id": req.id, "program": req.program, "tests": _strip_expected(req.tests), "timeout": timeout,
+               "apps_wrap": checker == "apps" and req.tests["type"] == "stdio"}
         wait = timeout * (req.n_tests + 2) * 1.5 + 30.0
         for _attempt in range(2):
             resp = worker.call(job, wait)
             if resp is not None:
-                return judge(req, resp, req.checker or self.checker)
+                return judge(req, resp, checker)
         return Result(req.id, "runtime_error", "sandbox_error", ["not_run"] * req.n_tests, 0.0, None, 0.0)
 
     def imap(self, requests: Iterable[Request | dict[str, Any]],

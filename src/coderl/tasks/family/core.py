@@ -74,6 +74,11 @@ class Template:
             raise ValueError(f"template {self.name}: signature must look like 'def f(x, y):'")
         if self.habit is not None and not self.habit_kind:
             raise ValueError(f"template {self.name}: a habit needs a habit_kind")
+        if self.habit is not None and self.habit == self.body:
+            raise ValueError(f"template {self.name}: the habit must differ from the body")
+        if re.search(r"\bwhile\b", self.body + (self.habit or "")):
+            # mutations are judged in-process (local_outcome), so no body may be able to loop forever
+            raise ValueError(f"template {self.name}: no while loops (a mutation could run forever)")
 
     @property
     def params(self) -> list[str]:
@@ -86,10 +91,10 @@ class Template:
         if not self._combos:
             keys = list(self.consts)
             for values in itertools.product(*(self.consts[k] for k in keys)):
-                c = dict(zip(keys, values))
+                c = dict(zip(keys, values, strict=True))
                 if self.where is None or self.where(**c):
                     self._combos.append(c)
-        return self._combos
+        return list(self._combos)
 
     def task_id(self, consts: Mapping[str, Any]) -> str:
         return f"{SOURCE}/{self.name}/" + ",".join(f"{k}={_fmt(v)}" for k, v in consts.items())
