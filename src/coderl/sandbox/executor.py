@@ -53,7 +53,7 @@ class _Worker:
     def __init__(self, index: int, cfg: dict[str, Any]):
         self.index, self.cfg = index, dict(cfg)
         self.cfg["base_dir"] = f"/tmp/coderl-{os.getpid()}-w{index}"
-        if os.getuid() == 0:
+        if os.getuid() == 0 and cfg["uid_base"] is not None:
             self.cfg["uid"] = cfg["uid_base"] + index
         self.proc: subprocess.Popen | None = None
         self.hello: dict[str, Any] = {}
@@ -131,11 +131,15 @@ class Executor:
             results = ex.run(requests)      # list[Result], same order as requests
 
     ``requests`` may be :class:`Request` objects or dicts in the request JSON format.
+
+    ``isolate`` (namespaces), ``use_seccomp`` and ``uid_base`` (first of the per-worker uids used when running
+    as root; None runs programs as the caller) exist to run or test a weaker sandbox on purpose; whatever is
+    off is listed by :meth:`explain` and logged.
     """
 
     def __init__(self, workers: int | None = None, timeout: float = 3.0, memory_mb: int = 2048,
                  output_mb: int = 16, checker: str = "default", cache: bool | str | os.PathLike = False,
-                 isolate: bool = True, use_seccomp: bool = True, uid_base: int = 61000, tmpfs_mb: int = 512,
+                 isolate: bool = True, use_seccomp: bool = True, uid_base: int | None = 61000, tmpfs_mb: int = 512,
                  preload: tuple[str, ...] | None = None):
         if checker not in CHECKERS:
             raise ValueError(f"checker must be one of {CHECKERS}, got {checker!r}")
@@ -224,7 +228,11 @@ class Executor:
         for _attempt in range(2):
             resp = worker.call(job, wait)
             if resp is not None:
-                return judge(req, resp, checker)
+                res = judge(req, resp, checker)
+                if res.detail == "sandbox_error":
+                    tails = [r.get("stderr_tail", "") for r in resp.get("runs", [])]
+                    log.warning("sandbox set-up failed for %s: %s", req.id, " ".join(tails).strip()[-500:])
+                return res
         return Result(req.id, "runtime_error", "sandbox_error", ["not_run"] * req.n_tests, 0.0, None, 0.0)
 
     def imap(self, requests: Iterable[Request | dict[str, Any]],

@@ -213,7 +213,7 @@ def setup_server(prot: Protections, base_dir: str, tmpfs_mb: int, expose: list[s
     os.chmod(base_dir, 0o711)
 
 
-def setup_child_limits(memory_mb: int, cpu_seconds: int, file_mb: int, nofile: int, nproc: int) -> None:
+def setup_child_limits(memory_mb: int, cpu_seconds: int, file_mb: int, nofile: int, nproc: int | None) -> None:
     """rlimits for the child; called after fork and before dropping privileges."""
     mb = 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (memory_mb * mb, memory_mb * mb))
@@ -221,7 +221,8 @@ def setup_child_limits(memory_mb: int, cpu_seconds: int, file_mb: int, nofile: i
     resource.setrlimit(resource.RLIMIT_FSIZE, (file_mb * mb, file_mb * mb))
     resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+    if nproc is not None:  # counts every process of the uid, so only meaningful for a dedicated one
+        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
 
 
 def drop_privileges(uid: int) -> None:

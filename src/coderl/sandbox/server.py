@@ -31,6 +31,9 @@ CHILD_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL"
              "MKL_NUM_THREADS": "1"}
 
 
+SANDBOX_FAULT = 70  # exit status of a child whose confinement failed before the program started
+
+
 class Server:
     def __init__(self, cfg: dict[str, Any]):
         self.cfg = cfg
@@ -58,7 +61,7 @@ class Server:
             self.uid = int(self.cfg["uid"])
             self.prot.ok("dedicated uid", f"programs run as uid {self.uid} with no groups; RLIMIT_NPROC applies")
         else:
-            self.prot.fail("dedicated uid", "not running as root: programs run as the caller's uid")
+            self.prot.fail("dedicated uid", "not root, or disabled: programs run as the caller's uid")
         if self.cfg.get("seccomp", True) and seccomp.supported():
             self.use_seccomp = self._probe_seccomp()
             if self.use_seccomp:
@@ -138,7 +141,7 @@ class Server:
             n = max(1, len(job["tests"].get("asserts") or job["tests"].get("inputs") or []))
             cpu = int(job["timeout"] * (n + 2)) + 1
             isolation.setup_child_limits(self.cfg["memory_mb"], cpu, self.cfg["output_mb"], 256,
-                                         64 if self.uid is not None else 1 << 20)
+                                         64 if self.uid is not None else None)
             if self.uid is not None:
                 isolation.drop_privileges(self.uid)
             os.environ.clear()
@@ -154,8 +157,12 @@ class Server:
             else:
                 harness.run_assert(job, report)
             report("done")
-        except BaseException:
-            code = 70
+        except BaseException as e:
+            code = SANDBOX_FAULT
+            try:
+                os.write(2, f"coderl sandbox set-up failed: {type(e).__name__}: {e}\n".encode())
+            except OSError:
+                pass
         finally:
             os._exit(code)
 
@@ -321,6 +328,8 @@ class Server:
                     tests.append({"status": "exit" if cause == "exit" else cause, "detail": cause, "line": None})
                 elif not progressed:  # ended before starting a test: charge it to the next one
                     cause = obs["killed_for"] or obs["exit"]
+                    if not obs["records"] and obs["exit"] == f"exit:{SANDBOX_FAULT}":
+                        cause = "sandbox_error"
                     tests.append({"status": cause, "detail": cause, "line": None})
                 for k in range(i, len(tests)):
                     tests[k]["output"] = self._read_capped(os.path.join(rundir, f"out{k}.txt"))

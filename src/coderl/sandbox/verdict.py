@@ -86,6 +86,9 @@ def judge_in_process(req: Request, obs: dict[str, Any], checker: str) -> Result:
             done = True
     if not done:
         cause = _end_detail(obs)
+        if not obs["records"] and obs.get("exit") == "exit:70":  # confinement failed before the program ran
+            return Result(req.id, "runtime_error", "sandbox_error", ["not_run"] * n, 0.0, None,
+                          round(obs["seconds"], 4))
         if not loaded:
             return Result(req.id, "runtime_error", cause, ["not_run"] * n, 0.0, None,
                           round(obs["seconds"], 4))
