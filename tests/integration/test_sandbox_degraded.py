@@ -31,10 +31,10 @@ def test_missing_protections_are_listed(weak):
 
 def test_verdicts_in_degraded_mode(weak):
     ok = weak.run_one("def f(x):\n    return x + 1\n", ASSERTS)
-    bad = weak.run_one("def f(x):\n    return x\n", ASSERTS)
+    bad = weak.run_one("def f(x):\n    return 3\n", ASSERTS)
     stdio = weak.run_one("print(int(input()) * 2)", {"type": "stdio", "inputs": ["4\n"], "outputs": ["8\n"]})
     assert (ok.outcome, bad.outcome, stdio.outcome) == ("passed", "failed_test", "passed")
-    assert bad.tests == ["failed_test", "passed"]
+    assert bad.tests == ["passed", "failed_test"]
 
 
 def test_timeout_still_enforced(weak):
