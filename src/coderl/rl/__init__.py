@@ -1,0 +1,2 @@
+"""Reinforcement learning from execution feedback: rewards, advantages, losses (pure tensor functions) and
+the training loop."""
