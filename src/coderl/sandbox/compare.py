@@ -10,16 +10,19 @@ Two stdio checkers:
   are equal (so line order, repeated lines and token order within a line are ignored); the same after
   rounding every token to 3 decimals.
 
-Call-based return values travel from the child as a Python literal of plain builtin types and are
-compared here with ``==`` after turning tuples into lists (APPS stores outputs as JSON, which has no tuples).
+Call-based return values travel from the child as JSON (or, for tuples, sets, bytes and non-string keys, a
+Python literal) of plain builtin types and are compared here with ``==`` after turning tuples into lists
+(APPS stores outputs as JSON, which has no tuples).
 """
 
 from __future__ import annotations
 
 import ast
+import json
 from typing import Any
 
-MAX_LITERAL = 16 * 1024 * 1024
+MAX_LITERAL = 1024 * 1024
+MAX_JSON = 64 * 1024 * 1024
 
 
 def normalize_default(text: str) -> list[str]:
@@ -57,8 +60,9 @@ def _token_sets(lines: list[str], rounded: bool) -> set[frozenset] | None:
 
 
 def stdio_apps(output: str, expected: str) -> bool:
-    out_lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
-    exp_lines = [ln.strip() for ln in expected.split("\n") if ln.strip()]
+    # Both sides split the same way, so that an output identical to the expected text always matches.
+    out_lines = [ln.strip() for ln in output.replace("\r\n", "\n").split("\n") if ln.strip()]
+    exp_lines = [ln.strip() for ln in expected.replace("\r\n", "\n").split("\n") if ln.strip()]
     if out_lines == exp_lines:
         return True
     fo, fe = _floats(out_lines), _floats(exp_lines)
@@ -85,7 +89,18 @@ def _listify(v: Any) -> Any:
 
 
 def parse_value(literal: str) -> Any:
-    """Parse a return value sent by the child. Raises ValueError when it is not a plain literal."""
+    """Parse a return value sent by the child: ``J`` + JSON (fast; most values) or ``L`` + a Python literal
+    (tuples, sets, bytes, non-string keys). Raises ValueError when it is neither."""
+    if literal.startswith("J"):
+        if len(literal) > MAX_JSON:
+            raise ValueError("return value too large")
+        try:
+            return json.loads(literal[1:])
+        except (ValueError, RecursionError) as e:
+            raise ValueError(f"unparseable return value: {type(e).__name__}") from None
+    if literal.startswith("L"):
+        literal = literal[1:]
+    # ast.literal_eval is slow and memory-hungry on big inputs, and runs in the executor: keep it small.
     if len(literal) > MAX_LITERAL:
         raise ValueError("return value too large")
     if literal == "__coderl_nan__":
@@ -96,8 +111,12 @@ def parse_value(literal: str) -> Any:
         raise ValueError(f"unparseable return value: {type(e).__name__}") from None
 
 
-def call_match(value: Any, expected: Any, wrapped: bool) -> bool:
+def call_match(value: Any, expected: Any, wrapped: bool, checker: str = "default") -> bool:
+    """``wrapped`` (APPS stores call outputs wrapped in a list): the return value may also equal the wrapped
+    list's only element; with the ``apps`` checker, its first element (the APPS harness's own rule)."""
     got, exp = _listify(value), _listify(expected)
     if got == exp:
         return True
-    return bool(wrapped and isinstance(exp, list) and len(exp) >= 1 and got == exp[0])
+    if not (wrapped and isinstance(exp, list) and exp):
+        return False
+    return got == exp[0] if (len(exp) == 1 or checker == "apps") else False

@@ -228,7 +228,11 @@ class Executor:
         for _attempt in range(2):
             resp = worker.call(job, wait)
             if resp is not None:
-                res = judge(req, resp, checker)
+                try:
+                    res = judge(req, resp, checker)
+                except Exception as e:  # malformed observations must cost one verdict, never the batch
+                    log.warning("could not judge %s (%s: %s); counted as tampered", req.id, type(e).__name__, e)
+                    return Result(req.id, "runtime_error", "tampered", ["not_run"] * req.n_tests, 0.0, None, 0.0)
                 if res.detail == "sandbox_error":
                     tails = [r.get("stderr_tail", "") for r in resp.get("runs", [])]
                     log.warning("sandbox set-up failed for %s: %s", req.id, " ".join(tails).strip()[-500:])

@@ -15,6 +15,7 @@ import ast
 import builtins
 import copy
 import io
+import json
 import os
 import sys
 import traceback
@@ -25,6 +26,9 @@ _repr = repr
 _len = len
 _isinstance = isinstance
 _deepcopy = copy.deepcopy
+_encode_str = json.encoder.encode_basestring_ascii  # the C function, bound before any program runs
+_INF = float("inf")
+_BUILTIN_NAMES = frozenset(builtins.__dict__)
 _extract_tb = traceback.extract_tb
 _BaseException = BaseException
 _SystemExit = SystemExit
@@ -53,48 +57,74 @@ class UntrustedComparison(Exception):
     """A test compared an object whose comparison operators the program controls."""
 
 
-def _is_plain(x: object, depth: int = 0) -> bool:
-    t = _type(x)
-    if t in _PLAIN_SCALARS or t in _NUMPY_SCALARS:
-        return True
-    if depth > 50:
-        return False
-    if t is list or t is tuple or t is set or t is frozenset:
-        return all(_is_plain(v, depth + 1) for v in x)
-    if t is dict:
-        return all(_is_plain(k, depth + 1) and _is_plain(v, depth + 1) for k, v in x.items())
-    return False
-
-
 _OPS = {
     "Eq": lambda a, b: a == b, "NotEq": lambda a, b: a != b, "Lt": lambda a, b: a < b,
     "LtE": lambda a, b: a <= b, "Gt": lambda a, b: a > b, "GtE": lambda a, b: a >= b,
     "In": lambda a, b: a in b, "NotIn": lambda a, b: a not in b,
+    "Is": lambda a, b: a is b, "IsNot": lambda a, b: a is not b,
 }
+_IDENTITY = ("Is", "IsNot")
 
 
-def safe_compare(op: str, a: object, b: object) -> bool:
-    """Comparison used by rewritten test code: only plain builtin values may be compared.
+def _make_comparators():
+    """safe_compare / safe_chain as closures over private copies of their tables, so that patching this
+    module's attributes from the program changes nothing."""
+    ops = dict(_OPS)
+    scalars = _PLAIN_SCALARS + _NUMPY_SCALARS
+    type_, all_, untrusted = _type, all, UntrustedComparison
 
-    A class whose ``__eq__`` always returns True (or an int subclass doing the same) is not plain, so it
-    can never satisfy a test's comparison.
-    """
-    if not (_is_plain(a) and _is_plain(b)):
-        raise UntrustedComparison(f"{_type(a).__name__} {op} {_type(b).__name__}")
-    return _OPS[op](a, b)
+    def is_plain(x: object, depth: int = 0) -> bool:
+        t = type_(x)
+        if t in scalars:
+            return True
+        if depth > 50:
+            return False
+        if t is list or t is tuple or t is set or t is frozenset:
+            return all_(is_plain(v, depth + 1) for v in x)
+        if t is dict:
+            return all_(is_plain(k, depth + 1) and is_plain(v, depth + 1) for k, v in x.items())
+        return False
+
+    def safe_compare(op: str, a: object, b: object) -> bool:
+        """Comparison used by rewritten test code: only plain builtin values may be compared, so a class whose
+        ``__eq__`` always returns True (or an int subclass doing the same) can never satisfy a test."""
+        if op not in _IDENTITY and not (is_plain(a) and is_plain(b)):
+            raise untrusted(f"{type_(a).__name__} {op} {type_(b).__name__}")
+        return ops[op](a, b)
+
+    def safe_chain(op_names: tuple, first: object, *thunks) -> bool:
+        """``a < b < c`` as ``a < b and b < c``, each operand evaluated once and lazily, as Python does."""
+        left = first
+        for op, thunk in zip(op_names, thunks, strict=True):
+            right = thunk()
+            if not safe_compare(op, left, right):
+                return False
+            left = right
+        return True
+
+    return is_plain, safe_compare, safe_chain
+
+
+_is_plain, safe_compare, safe_chain = _make_comparators()
 
 
 class _RewriteCompare(ast.NodeTransformer):
     def visit_Compare(self, node: ast.Compare) -> ast.AST:
         self.generic_visit(node)
         ops = [type(o).__name__ for o in node.ops]
-        if len(ops) != 1 or ops[0] not in _OPS:
-            return node  # chained comparisons and `is` are left as they are
-        call = ast.Call(
-            func=ast.Name(id="__coderl_compare__", ctx=ast.Load()),
-            args=[ast.Constant(ops[0]), node.left, node.comparators[0]],
-            keywords=[],
-        )
+        if any(o not in _OPS for o in ops):
+            return node
+        if len(ops) == 1:
+            if ops[0] in _IDENTITY:
+                return node  # identity cannot be faked
+            call = ast.Call(func=ast.Name(id="__coderl_compare__", ctx=ast.Load()),
+                            args=[ast.Constant(ops[0]), node.left, node.comparators[0]], keywords=[])
+            return ast.copy_location(call, node)
+        thunks = [ast.Lambda(args=ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[]),
+                             body=c) for c in node.comparators]
+        call = ast.Call(func=ast.Name(id="__coderl_chain__", ctx=ast.Load()),
+                        args=[ast.Tuple(elts=[ast.Constant(o) for o in ops], ctx=ast.Load()), node.left, *thunks],
+                        keywords=[])
         return ast.copy_location(call, node)
 
 
@@ -117,8 +147,39 @@ class Unserializable(Exception):
     pass
 
 
-def serialize_value(x: object, depth: int = 0) -> str:
-    """A Python literal for a return value made only of plain builtin types (checked by exact type)."""
+class _NotJSON(Exception):
+    pass
+
+
+def _json_value(x: object, depth: int) -> str:
+    t = _type(x)
+    if depth > 100:
+        raise Unserializable("nesting too deep")
+    if t is str:
+        return _encode_str(x)
+    if t is bool:
+        return "true" if x else "false"
+    if x is None:
+        return "null"
+    if t is int:
+        return _repr(x)
+    if t is float:
+        if x != x or x in (_INF, -_INF):
+            raise _NotJSON
+        return _repr(x)
+    if t is list or t is tuple:
+        return "[" + ",".join([_json_value(v, depth + 1) for v in x]) + "]"
+    if t is dict:
+        parts = []
+        for k, v in x.items():
+            if _type(k) is not str:
+                raise _NotJSON
+            parts.append(_encode_str(k) + ":" + _json_value(v, depth + 1))
+        return "{" + ",".join(parts) + "}"
+    raise _NotJSON
+
+
+def _literal_value(x: object, depth: int) -> str:
     t = _type(x)
     if depth > 100:
         raise Unserializable("nesting too deep")
@@ -127,22 +188,32 @@ def serialize_value(x: object, depth: int = 0) -> str:
     if t is float:
         if x != x:
             return "__coderl_nan__" if depth == 0 else "None"
-        if x in (float("inf"), float("-inf")):
+        if x in (_INF, -_INF):
             return "1e999" if x > 0 else "-1e999"
         return _repr(x)
     if t in _NUMPY_SCALARS:
-        return serialize_value(x.item(), depth + 1)
+        return _literal_value(x.item(), depth + 1)
     if t is list or t is tuple:
-        inner = ", ".join(serialize_value(v, depth + 1) for v in x)
+        inner = ", ".join([_literal_value(v, depth + 1) for v in x])
         return f"[{inner}]" if t is list else f"({inner}{',' if _len(x) == 1 else ''})"
     if t is set or t is frozenset:
         if not x:
             return "set()"
-        return "{" + ", ".join(serialize_value(v, depth + 1) for v in x) + "}"
+        return "{" + ", ".join([_literal_value(v, depth + 1) for v in x]) + "}"
     if t is dict:
-        return "{" + ", ".join(f"{serialize_value(k, depth + 1)}: {serialize_value(v, depth + 1)}"
-                               for k, v in x.items()) + "}"
+        return "{" + ", ".join([f"{_literal_value(k, depth + 1)}: {_literal_value(v, depth + 1)}"
+                               for k, v in x.items()]) + "}"
     raise Unserializable(t.__name__)
+
+
+def serialize_value(x: object) -> str:
+    """A return value made only of plain builtin types (checked by exact type), as ``J`` + JSON when it fits
+    JSON (fast to parse) or ``L`` + a Python literal otherwise (tuples stay lists either way: the executor
+    compares tuples as lists)."""
+    try:
+        return "J" + _json_value(x, 0)
+    except _NotJSON:
+        return "L" + _literal_value(x, 0)
 
 
 class Reporter:
@@ -237,10 +308,16 @@ def run_assert(job: dict, report: Reporter) -> None:
     ns: dict = {"__name__": "__coderl__", "__builtins__": builtins}
     if not _load(code, ns, report):
         return
-    # The program may have rebound builtins (abs, len, ...) that the tests use; tests get the originals.
+    # The program may have rebound builtins (abs, len, ...) that the tests use; tests get the originals,
+    # both in the builtins module and in their own namespace, from which program globals named like a builtin
+    # are dropped (the program's own functions keep seeing them: they hold the program's namespace). So a
+    # function under test must not be named like a builtin.
     builtins.__dict__.clear()
     builtins.__dict__.update(saved_builtins)
+    ns = {k: v for k, v in ns.items() if k not in _BUILTIN_NAMES}
+    ns["__builtins__"] = builtins
     ns["__coderl_compare__"] = safe_compare
+    ns["__coderl_chain__"] = safe_chain
     try:
         exec(setup, ns)
     except _BaseException as e:

@@ -19,6 +19,7 @@ from coderl.sandbox import seccomp
 _CLONE_NEWNS = 0x00020000
 _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWNET = 0x40000000
+_CLONE_NEWIPC = 0x08000000
 _MS_RDONLY = 1
 _MS_NOSUID = 2
 _MS_NODEV = 4
@@ -179,13 +180,13 @@ def setup_server(prot: Protections, base_dir: str, tmpfs_mb: int, expose: list[s
     root = uid == 0
     try:
         if root:
-            unshare(_CLONE_NEWNS | _CLONE_NEWNET)
+            unshare(_CLONE_NEWNS | _CLONE_NEWNET | _CLONE_NEWIPC)
         else:
-            unshare(_CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWNET)
+            unshare(_CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWNET | _CLONE_NEWIPC)
             _write("/proc/self/setgroups", "deny")
             _write("/proc/self/uid_map", f"{uid} {uid} 1\n")
             _write("/proc/self/gid_map", f"{gid} {gid} 1\n")
-        prot.ok("network namespace", "new empty network namespace (no interfaces up)")
+        prot.ok("network namespace", "new empty network namespace (no interfaces up); private IPC namespace")
         ns_ok = True
     except OSError as e:
         prot.fail("network namespace", f"unshare failed ({e.strerror}); programs can reach the network")

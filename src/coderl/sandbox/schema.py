@@ -10,7 +10,8 @@ TestSpec is one of::
     {"type": "stdio",  "inputs": [str, ...], "outputs": [str, ...]}
     {"type": "call",   "fn_name": str, "inputs": [[arg, ...], ...], "outputs": [value, ...], "wrapped"?: bool}
 
-``wrapped`` (APPS convention) lets ``outputs[i]`` also match a return value equal to its only element.
+``wrapped`` (APPS convention) lets ``outputs[i]`` also match a return value equal to its only element (with
+the ``apps`` checker: its first element, as APPS's harness does).
 
 A result is::
 

@@ -7,7 +7,8 @@ per-run clean-up or to touch anything but itself:
 
 * new processes (fork, vfork, clone without ``CLONE_THREAD``, clone3, execve): no daemons, no fork bombs;
 * signals to other processes (kill/tgkill other than to itself, tkill, pidfd_send_signal, sigqueue);
-* sockets other than ``AF_UNIX``;
+* sockets (``socket()`` of any family; ``socketpair()`` stays allowed);
+* SysV IPC and POSIX message queues (objects that would outlive the run);
 * ptrace and cross-process memory access, namespace and mount changes, setsid/setpgid (leaving the process
   group the parent kills), bpf, io_uring (whose requests bypass seccomp), keyrings, perf, module and
   reboot calls.
@@ -44,7 +45,6 @@ _RET_ERRNO = 0x00050000
 _RET_KILL_PROCESS = 0x80000000
 
 _CLONE_THREAD = 0x00010000
-_AF_UNIX = 1
 
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_SET_SECCOMP = 22
@@ -69,6 +69,9 @@ _ARCH = {
             "finit_module": 313, "delete_module": 176, "swapon": 167, "swapoff": 168, "acct": 163,
             "open_by_handle_at": 304, "syslog": 103, "iopl": 172, "ioperm": 173,
             "socket": 41,
+            "shmget": 29, "shmat": 30, "shmctl": 31, "semget": 64, "semop": 65, "semctl": 66, "shmdt": 67,
+            "msgget": 68, "msgsnd": 69, "msgrcv": 70, "msgctl": 71, "semtimedop": 220, "mq_open": 240,
+            "mq_unlink": 241,
         },
         "x32_bit": 0x40000000,
     },
@@ -89,6 +92,9 @@ _ARCH = {
             "finit_module": 273, "delete_module": 106, "swapon": 224, "swapoff": 225, "acct": 89,
             "open_by_handle_at": 265, "syslog": 116,
             "socket": 198,
+            "mq_open": 180, "mq_unlink": 181, "msgget": 186, "msgctl": 187, "msgrcv": 188, "msgsnd": 189,
+            "semget": 190, "semctl": 191, "semtimedop": 192, "semop": 193, "shmget": 194, "shmctl": 195,
+            "shmat": 196, "shmdt": 197,
         },
         "x32_bit": None,
     },
@@ -103,6 +109,9 @@ DENIED = (
     "io_uring_enter", "io_uring_register", "keyctl", "add_key", "request_key", "perf_event_open",
     "userfaultfd", "kexec_load", "kexec_file_load", "reboot", "init_module", "finit_module",
     "delete_module", "swapon", "swapoff", "acct", "open_by_handle_at", "syslog", "iopl", "ioperm",
+    # SysV IPC and POSIX message queues outlive a process; nothing a test program needs.
+    "shmget", "shmat", "shmctl", "shmdt", "semget", "semop", "semctl", "semtimedop", "msgget", "msgsnd",
+    "msgrcv", "msgctl", "mq_open", "mq_unlink",
 )
 
 
@@ -153,14 +162,10 @@ def build_filter(own_pid: int, machine: str | None = None) -> bytes:
             _ins(_RET_K, 0, 0, _RET_ALLOW),
             _ins(_RET_K, 0, 0, deny),
         ]
-    # socket: AF_UNIX only.
-    prog += [
-        _ins(_JEQ_K, 0, 4, nr["socket"]),
-        _ins(_LD_W_ABS, 0, 0, _off_arg(0)),
-        _ins(_JEQ_K, 0, 1, _AF_UNIX),
-        _ins(_RET_K, 0, 0, _RET_ALLOW),
-        _ins(_RET_K, 0, 0, _RET_ERRNO | errno.EACCES),
-    ]
+    # socket: none at all. Network families are pointless in an empty network namespace, and AF_UNIX
+    # sockets could connect to host services through world-writable socket files; socketpair() (asyncio's
+    # self-pipe) is still allowed.
+    prog += [_ins(_JEQ_K, 0, 1, nr["socket"]), _ins(_RET_K, 0, 0, _RET_ERRNO | errno.EACCES)]
     prog.append(_ins(_RET_K, 0, 0, _RET_ALLOW))
     return b"".join(prog)
 

@@ -14,6 +14,7 @@ import os
 import select
 import shutil
 import signal
+import stat
 import sys
 import time
 from typing import Any
@@ -47,8 +48,10 @@ class Server:
 
     # -- set-up ---------------------------------------------------------------------------------------
     def setup(self) -> None:
-        isolation.set_pdeathsig(signal.SIGKILL)  # the server must not outlive its executor
-        self.prot.ok("parent-death signal", "server and every child get SIGKILL when their parent dies")
+        # No PDEATHSIG for the server itself: it fires when the *thread* that started the server exits, and
+        # executors restart servers from worker threads. The server exits when its job pipe closes instead.
+        self.prot.ok("parent-death signal", "each run gets SIGKILL if its server dies; a server exits when its "
+                                            "executor's pipe closes")
         if self.cfg.get("isolate", True):
             expose = [p for p in sys.path if p] + [sys.prefix, sys.base_prefix, sys.exec_prefix]
             isolation.setup_server(self.prot, self.base, self.cfg["tmpfs_mb"], expose)
@@ -66,7 +69,8 @@ class Server:
             self.use_seccomp = self._probe_seccomp()
             if self.use_seccomp:
                 self.prot.ok("seccomp", "no_new_privs + filter: no new processes, exec, signals to others, "
-                                        "non-unix sockets, ptrace, mounts/namespaces, bpf, io_uring")
+                                        "sockets (socketpair only), SysV IPC, ptrace, mounts/namespaces, bpf, "
+                                        "io_uring")
             else:
                 self.prot.fail("seccomp", "the kernel refused the filter")
         else:
@@ -150,6 +154,10 @@ class Server:
                 seccomp.install(os.getpid())
             harness.fresh_std_streams()
             report = harness.Reporter(3, token)
+            # The harness keeps its own references; dropping the modules from sys.modules means a program cannot
+            # reach (and patch) the running harness by name.
+            for name in [m for m in sys.modules if m == "coderl" or m.startswith("coderl.")]:
+                del sys.modules[name]
             if mode == "stdio":
                 harness.run_stdio(job, index, report)
             elif mode == "call":
@@ -189,9 +197,18 @@ class Server:
         return obs
 
     def _read_capped(self, path: str, tail: int | None = None) -> str:
+        """Read a file the program may have replaced: never follow a symlink, never block on a FIFO, and read
+        only regular files (anything else counts as no output)."""
         cap = self.cfg["output_mb"] * 1024 * 1024
         try:
-            with open(path, "rb") as f:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            return ""
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                return ""
+            with os.fdopen(fd, "rb") as f:
                 if tail is not None:
                     size = os.fstat(f.fileno()).st_size
                     f.seek(max(0, size - tail))
@@ -362,7 +379,7 @@ def _read_lines(fd: int):
 
 
 def _send(fd: int, obj: Any) -> None:
-    data = (json.dumps(obj) + "\n").encode()
+    data = memoryview((json.dumps(obj) + "\n").encode())
     while data:
         n = os.write(fd, data)
         data = data[n:]

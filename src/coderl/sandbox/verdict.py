@@ -10,7 +10,8 @@ Outcome rules:
 * ``passed``: every test passed.
 
 When tests disagree in class, runtime_error wins over failed_test; ``detail`` is that of the first test
-with the winning class. After a fatal event (timeout, signal, ...) the remaining tests are ``not_run``.
+with the winning class. In an assert or call run, a fatal event (timeout, signal, ...) ends the run and the
+remaining tests are ``not_run``; stdio tests continue in a new child after anything but a timeout.
 """
 
 from __future__ import annotations
@@ -48,6 +49,12 @@ def _finish(req: Request, tests: list[str], details: list[str], lines: list[int 
     return Result(req.id, outcome, detail, tests, passed / n if n else 0.0, line, round(seconds, 4))
 
 
+_COMMON_KINDS = {"compile_error", "load_error", "load_exit", "bad_tests", "compiled", "loaded", "start", "done",
+                 "error"}
+_ASSERT_KINDS = _COMMON_KINDS | {"ok", "fail"}
+_CALL_KINDS = _COMMON_KINDS | {"value", "fail"}
+
+
 def judge_in_process(req: Request, obs: dict[str, Any], checker: str) -> Result:
     """Judge an assert or call run: one child executed the program and then every test."""
     n = req.n_tests
@@ -56,7 +63,10 @@ def judge_in_process(req: Request, obs: dict[str, Any], checker: str) -> Result:
     current: int | None = None
     done = False
     spec = req.tests
+    allowed = _CALL_KINDS if spec["type"] == "call" else _ASSERT_KINDS
     for kind, idx, line, detail, payload in obs["records"]:
+        if kind not in allowed:  # the harness never sends it for this test type: a forgery
+            return Result(req.id, "runtime_error", "tampered", ["not_run"] * n, 0.0, None, round(obs["seconds"], 4))
         if kind == "compile_error":
             return Result(req.id, "compile_error", detail, ["not_run"] * n, 0.0, line,
                           round(obs["seconds"], 4))
@@ -78,7 +88,7 @@ def judge_in_process(req: Request, obs: dict[str, Any], checker: str) -> Result:
             else:
                 try:
                     value = parse_value(payload)
-                    ok = call_match(value, spec["outputs"][idx], bool(spec.get("wrapped")))
+                    ok = call_match(value, spec["outputs"][idx], bool(spec.get("wrapped")), checker)
                 except ValueError:
                     ok = False
                 tests[idx], details[idx] = ("passed", "ok") if ok else ("failed_test", "wrong_answer")
