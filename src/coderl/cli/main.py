@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from coderl.cli import demo_cmd, exec_cmd
+from coderl.cli import data_cmd, demo_cmd, eval_cmd, exec_cmd
 
 app = typer.Typer(
     name="coderl",
@@ -16,6 +16,8 @@ app = typer.Typer(
 )
 app.command("exec")(exec_cmd.exec_command)
 app.command("demo")(demo_cmd.demo_command)
+app.command("eval")(eval_cmd.eval_command)
+app.add_typer(data_cmd.app, name="data")
 
 
 @app.callback()

@@ -248,6 +248,8 @@ class Executor:
         results: dict[int, Result] = {}
         todo: queue.Queue[int] = queue.Queue()
         keys: dict[int, str] = {}
+        first_of: dict[str, int] = {}  # with a cache, identical requests in one batch run once
+        dup_of: dict[int, int] = {}
         for i, r in enumerate(reqs):
             if self._cache is not None:
                 keys[i] = self._key(r)
@@ -256,7 +258,12 @@ class Executor:
                     self.cache_hits += 1
                     results[i] = Result.from_dict({**hit, "id": r.id})
                     continue
+                if keys[i] in first_of:
+                    dup_of[i] = first_of[keys[i]]
+                    continue
+                first_of[keys[i]] = i
             todo.put(i)
+        done_results: dict[int, Result] = {}
         cond = threading.Condition()
         errors: list[BaseException] = []
 
@@ -283,12 +290,20 @@ class Executor:
         cache_file = open(self._cache_path, "a") if self._cache_path is not None else None
         try:
             for i in range(len(reqs)):
+                src = dup_of.get(i, i)
                 with cond:
-                    while i not in results and not errors:
+                    while src not in results and src not in done_results and not errors:
                         cond.wait()
                     if errors:
                         raise errors[0]
-                    res = results.pop(i)
+                    if src in results:
+                        done_results[src] = results.pop(src)
+                    res = done_results[src]
+                if src != i:
+                    self.cache_hits += 1
+                    res = Result.from_dict({**res.to_dict(), "id": reqs[i].id})
+                elif i not in dup_of.values():
+                    done_results.pop(i, None)
                 if self._cache is not None and i in keys and keys[i] not in self._cache:
                     if res.detail != "sandbox_error":
                         rec = res.to_dict()

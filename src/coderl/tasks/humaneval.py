@@ -14,12 +14,21 @@ from __future__ import annotations
 
 import ast
 import doctest
+import re
 from pathlib import Path
 from typing import Any
 
 from coderl.tasks.problem import DataError, Problem, iter_jsonl
 
 SOURCE = "humaneval"
+
+# Docstring examples that contradict the problem's own hidden tests and canonical solution (known HumanEval
+# errata). Filtering on them would reject correct programs, so they are not used as example tests.
+WRONG_EXAMPLES: dict[str, frozenset[str]] = {
+    "HumanEval/47": frozenset({"assert (median([-10, 4, 6, 1000, 10, 20])) == (15.0)"}),
+    "HumanEval/116": frozenset({"assert sort_array([1, 5, 2, 3, 4]) == [1, 2, 3, 4, 5]",
+                                "assert sort_array([-2, -3, -4, -5, -6]) == [-6, -5, -4, -3, -2]"}),
+}
 
 
 def default_path() -> str:
@@ -43,15 +52,20 @@ def doctest_asserts(prompt: str) -> list[str]:
     except ValueError:
         return []
     for ex in examples:
-        src, want = ex.source.strip(), ex.want.strip()
-        if not want or ex.exc_msg is not None or "\n" in src:
+        src = ex.source.strip()
+        # The last example's expected text runs into the docstring's closing quotes when no blank line follows.
+        want = re.split(r'^\s*(?:"""|\'\'\')', ex.want, maxsplit=1, flags=re.M)[0].strip()
+        if ex.exc_msg is not None or "\n" in src:
             continue
-        try:
-            ast.parse(src, mode="eval")
-            ast.parse(want, mode="eval")
-        except SyntaxError:
+        try:  # unparse drops trailing comments ("f(x)  # why") that would swallow the rest of the assert
+            call = ast.parse(src, mode="eval")
+            if not want:  # ">>> f(x) == y" with nothing after it: the example is itself the check
+                if isinstance(call.body, ast.Compare) and [type(o) for o in call.body.ops] == [ast.Eq]:
+                    out.append(f"assert {ast.unparse(call)}")
+                continue
+            out.append(f"assert ({ast.unparse(call)}) == ({ast.unparse(ast.parse(want, mode='eval'))})")
+        except (SyntaxError, ValueError):
             continue
-        out.append(f"assert ({src}) == ({want})")
     return out
 
 
@@ -75,7 +89,8 @@ def problem_from_record(d: dict[str, Any], lineno: int = 0, path: str = "<record
     if not entry.isidentifier():
         raise DataError(f"expected a function name, got {entry!r}", field="entry_point", line=lineno, path=path)
     solution = _str_field(d, "canonical_solution", lineno, path, required=False)
-    asserts = doctest_asserts(prompt) if examples else []
+    wrong = WRONG_EXAMPLES.get(task_id, frozenset())
+    asserts = [a for a in doctest_asserts(prompt) if a not in wrong] if examples else []
     return Problem(
         task_id=task_id,
         prompt=prompt,

@@ -31,6 +31,7 @@ _FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "source": ((str,), "a string"),
     "entry_point": ((str, type(None)), "a string or null"),
     "program_prefix": ((str,), "a string"),
+    "prelude": ((str,), "a string"),
     "metadata": ((dict,), "an object"),
     "solutions": ((list,), "a list of strings"),
 }
@@ -44,6 +45,10 @@ class Problem:
     shows, the only ones sampling-time filtering and critic sampling may run. A model's program for the
     problem is ``program_prefix + completion`` (HumanEval-style completion) or the completion alone; the
     ``solutions`` follow the same convention, so ``problem.program(solution)`` is always a whole program.
+
+    ``prelude`` is code the benchmark's own harness runs before every program and the model never sees
+    (APPS's harness imports ``typing.List``, ``math``, ``heapq``... and its ground-truth solutions rely on
+    it). It is one line, so verdict line numbers shift by exactly one; :meth:`program` prepends it.
     """
 
     task_id: str
@@ -57,6 +62,7 @@ class Problem:
     entry_point: str | None = None
     program_prefix: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    prelude: str = ""
 
     @property
     def completion_style(self) -> bool:
@@ -68,8 +74,13 @@ class Problem:
         return str(self.tests["type"])
 
     def program(self, completion: str) -> str:
-        """The whole program for a model completion (or a ground-truth solution) of this problem."""
-        return self.program_prefix + completion
+        """The program that is run for a model completion (or a ground-truth solution) of this problem."""
+        return self.prelude + self.program_prefix + completion
+
+    @property
+    def prelude_lines(self) -> int:
+        """How many lines :meth:`program` adds before the model's code (to map error lines back)."""
+        return self.prelude.count("\n")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
