@@ -1,0 +1,274 @@
+"""The actor (policy) model: the demo's tiny GPT-2, loading any causal or seq2seq Hugging Face model, checkpoints.
+
+The same functions serve the demo and real models: a model is a ``transformers`` ``PreTrainedModel`` whose
+``config.is_encoder_decoder`` says which family it is, and a tokenizer prepared by
+:func:`coderl.models.tokenizer.prepare_tokenizer` (left padding for causal models, right for seq2seq).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from coderl.models.tokenizer import (
+    TOKENIZER_FILES,
+    TokenizerLoadError,
+    load_tokenizer,
+    looks_local,
+    prepare_tokenizer,
+)
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import GPT2LMHeadModel, PreTrainedModel, PreTrainedTokenizerBase
+
+ModelKind = Literal["auto", "causal", "seq2seq"]
+
+EXTRA_FILE = "coderl.json"
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded; the message names the path and what is missing or incompatible."""
+
+
+def is_seq2seq(model: PreTrainedModel) -> bool:
+    """True for encoder-decoder models (T5, CodeT5, BART), False for decoder-only (causal) ones."""
+    return bool(getattr(model.config, "is_encoder_decoder", False))
+
+
+def count_parameters(model: torch.nn.Module, trainable_only: bool = False) -> int:
+    """Number of distinct parameters (tied weights counted once)."""
+    seen: set[int] = set()
+    total = 0
+    for p in model.parameters():
+        if id(p) in seen or (trainable_only and not p.requires_grad):
+            continue
+        seen.add(id(p))
+        total += p.numel()
+    return total
+
+
+def tiny_gpt2(
+    tokenizer: PreTrainedTokenizerBase,
+    n_layer: int = 4,
+    n_embd: int = 96,
+    n_head: int = 4,
+    n_positions: int = 128,
+    seed: int = 0,
+    dropout: float = 0.0,
+) -> GPT2LMHeadModel:
+    """A randomly initialised GPT-2 sized for CPU training (about 0.5M parameters with a 512-token vocabulary).
+
+    The vocabulary size and the pad/eos/bos ids are taken from ``tokenizer``; input and output embeddings are
+    tied. ``seed`` makes the initialisation deterministic without touching the global RNG state. The model
+    accepts sequences of at most ``n_positions`` tokens (prompt plus completion).
+    """
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    if n_embd % n_head:
+        raise ValueError(f"n_embd ({n_embd}) must be divisible by n_head ({n_head})")
+    eos = tokenizer.eos_token_id
+    config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_positions=n_positions,
+        n_embd=n_embd,
+        n_layer=n_layer,
+        n_head=n_head,
+        resid_pdrop=dropout,
+        embd_pdrop=dropout,
+        attn_pdrop=dropout,
+        bos_token_id=tokenizer.bos_token_id if tokenizer.bos_token_id is not None else eos,
+        eos_token_id=eos,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = GPT2LMHeadModel(config)
+    _align_generation_config(model, tokenizer)
+    return model
+
+
+def _align_generation_config(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
+    """Give ``model.generation_config`` the tokenizer's pad id (and eos id when the model has none)."""
+    gc = model.generation_config
+    if gc.pad_token_id is None:
+        gc.pad_token_id = tokenizer.pad_token_id
+    if gc.eos_token_id is None and tokenizer.eos_token_id is not None:
+        gc.eos_token_id = tokenizer.eos_token_id
+
+
+def _resolve_dtype(dtype: Any) -> Any:
+    import torch
+
+    if dtype is None or dtype == "auto" or isinstance(dtype, torch.dtype):
+        return dtype
+    names = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
+             "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+    if dtype not in names:
+        raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(names)} or 'auto'")
+    return names[dtype]
+
+
+def _model_type(config_file: Path) -> str | None:
+    try:
+        return json.loads(config_file.read_text()).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' progress bars (weight loading/saving) for the duration of the block."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+def _check_local_dir(p: Path) -> None:
+    if not p.exists():
+        raise ModelLoadError(f"cannot load a model from {str(p)!r}: the directory does not exist")
+    if not p.is_dir():
+        raise ModelLoadError(f"cannot load a model from {str(p)!r}: it is not a directory")
+    if not (p / "config.json").is_file():
+        raise ModelLoadError(f"cannot load a model from {str(p)!r}: it holds no config.json (is it a model directory "
+                             "saved with save_pretrained?)")
+    if not any((p / name).is_file() for name in WEIGHT_FILES):
+        raise ModelLoadError(f"cannot load a model from {str(p)!r}: it holds no weights (looked for any of: "
+                             f"{', '.join(WEIGHT_FILES)})")
+    if not any((p / name).is_file() for name in TOKENIZER_FILES):
+        raise ModelLoadError(f"cannot load a model from {str(p)!r}: it holds no tokenizer files (looked for any "
+                             f"of: {', '.join(TOKENIZER_FILES)}); save the tokenizer next to the model")
+
+
+def load_model(
+    path_or_id: str | os.PathLike[str],
+    kind: ModelKind = "auto",
+    dtype: Any = None,
+    device: str | torch.device | None = None,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load ``(model, tokenizer)`` from a local model directory (or a hub id, through the standard path).
+
+    ``kind="auto"`` picks ``AutoModelForSeq2SeqLM`` when the config says ``is_encoder_decoder`` and
+    ``AutoModelForCausalLM`` otherwise; ``"causal"``/``"seq2seq"`` insist on one family and fail clearly when the
+    config is of the other. ``dtype`` is ``None`` (the library default), ``"auto"`` (the checkpoint's), a
+    ``torch.dtype`` or a name like ``"bfloat16"``. The tokenizer is prepared for the family (padding side, pad
+    token) with :func:`~coderl.models.tokenizer.prepare_tokenizer`. The model is returned in eval mode.
+
+    Raises :class:`ModelLoadError` naming the path for: a missing directory, no ``config.json``, no weights, no
+    tokenizer files, an unknown architecture (``model_type``), or a model of the wrong family.
+    """
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    if kind not in ("auto", "causal", "seq2seq"):
+        raise ValueError(f"kind must be 'auto', 'causal' or 'seq2seq', not {kind!r}")
+    local = looks_local(path_or_id)
+    if local:
+        p = Path(path_or_id).expanduser()
+        _check_local_dir(p)
+        source = str(p)
+        what = repr(source)
+    else:
+        source = os.fspath(path_or_id)
+        what = f"{source!r} (not a local directory; tried it as a hub id)"
+    try:
+        config = AutoConfig.from_pretrained(source)
+    except Exception as e:  # noqa: BLE001
+        msg = str(e)
+        if "recognize" in msg or "Unrecognized model" in msg or isinstance(e, KeyError):
+            mt = _model_type(Path(source) / "config.json") if local else None
+            raise ModelLoadError(f"cannot load a model from {what}: unknown architecture (model_type {mt!r} in "
+                                 "config.json is not known to this transformers version)") from e
+        raise ModelLoadError(f"cannot load a model from {what}: cannot read its config: {type(e).__name__}: {e}") from e
+    enc_dec = bool(getattr(config, "is_encoder_decoder", False))
+    if kind == "causal" and enc_dec:
+        raise ModelLoadError(f"cannot load {what} as a causal LM: its config ({config.model_type}) is an "
+                             "encoder-decoder model; use kind='seq2seq' or 'auto'")
+    if kind == "seq2seq" and not enc_dec:
+        raise ModelLoadError(f"cannot load {what} as a seq2seq model: its config ({config.model_type}) is not an "
+                             "encoder-decoder model; use kind='causal' or 'auto'")
+    auto_cls = AutoModelForSeq2SeqLM if enc_dec else AutoModelForCausalLM
+    family = "seq2seq (AutoModelForSeq2SeqLM)" if enc_dec else "causal (AutoModelForCausalLM)"
+    kwargs: dict[str, Any] = {}
+    if dtype is not None:
+        kwargs["dtype"] = _resolve_dtype(dtype)
+    try:
+        with quiet_transformers():
+            model = auto_cls.from_pretrained(source, config=config, **kwargs)
+    except ValueError as e:
+        if "Unrecognized configuration class" in str(e):
+            raise ModelLoadError(f"cannot load {what} as a {family} model: architecture {config.model_type!r} has no "
+                                 f"such head: {e}") from e
+        raise ModelLoadError(f"cannot load a model from {what}: {type(e).__name__}: {e}") from e
+    except Exception as e:  # noqa: BLE001
+        raise ModelLoadError(f"cannot load a model from {what}: {type(e).__name__}: {e}") from e
+    try:
+        tokenizer = load_tokenizer(source)
+    except TokenizerLoadError as e:
+        raise ModelLoadError(str(e)) from e
+    prepare_tokenizer(tokenizer, is_encoder_decoder=enc_dec)
+    _align_generation_config(model, tokenizer)
+    if device is not None:
+        model.to(device)
+    model.eval()
+    return model, tokenizer
+
+
+def save_checkpoint(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    path: str | os.PathLike[str],
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model`` (safetensors weights + config), ``tokenizer`` and ``coderl.json`` into directory ``path``.
+
+    ``extra`` (e.g. the resolved run configuration, the step) must be JSON-serialisable; it is written as
+    ``coderl.json`` and read back by :func:`load_extra`. Files are written to a temporary sibling directory
+    which then replaces ``path``, so a crash mid-save never leaves a half-written checkpoint under ``path``.
+    The directory loads back with :func:`load_model`. Returns ``path``.
+    """
+    import shutil
+
+    dest = Path(path)
+    tmp = dest.with_name(dest.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    with quiet_transformers():
+        model.save_pretrained(tmp)  # safetensors is the only format transformers 5 writes
+    tokenizer.save_pretrained(tmp)
+    (tmp / EXTRA_FILE).write_text(json.dumps(extra or {}, indent=2, sort_keys=True, default=str) + "\n")
+    old = dest.with_name(dest.name + ".old")
+    if dest.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        dest.rename(old)
+    tmp.rename(dest)
+    if old.exists():
+        shutil.rmtree(old)
+    return dest
+
+
+def load_extra(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``extra`` dict written by :func:`save_checkpoint` (``{}`` if the directory has no ``coderl.json``)."""
+    f = Path(path) / EXTRA_FILE
+    if not f.is_file():
+        return {}
+    return json.loads(f.read_text())

@@ -1,0 +1,519 @@
+"""The CodeRL critic: reads problem + program and predicts the execution outcome, per token and pooled.
+
+Architecture: a transformer backbone (a ``GPT2Model`` for the demo, the base model of any causal LM, or the
+encoder of a seq2seq model such as CodeT5) gives hidden states (B, L, H); a head ``Linear(H, h) -> tanh ->
+Linear(h, C)`` turns them into per-token class logits (B, L, C). The classes are the executor's outcomes
+(:data:`OUTCOME_CLASSES`: compile_error, runtime_error, failed_test, passed) or, for the binary variant,
+(:data:`BINARY_CLASSES`: not_passed, passed).
+
+Input: ``prompt_ids + program_ids``, right-padded; pooling and the per-token probabilities use only the
+program tokens (``program_mask``). Pooling (max or mean over the sequence dimension, per class) covers real
+program tokens only -- the original CodeRL max-pooled over padding as well, so a batch's padding changed a
+program's score.
+
+When the critic shares the actor's tokenizer, ``program_ids`` are exactly the actor's completion tokens, so
+:func:`program_token_probs` returns (B, T) weights aligned with
+:func:`coderl.models.logprobs.completion_logprobs` -- CodeRL's per-token weighting of the policy gradient.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import random
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
+
+OUTCOME_CLASSES = ("compile_error", "runtime_error", "failed_test", "passed")
+BINARY_CLASSES = ("not_passed", "passed")
+CRITIC_FILE = "critic.json"
+WEIGHTS_FILE = "critic.safetensors"
+PoolMode = Literal["max", "mean"]
+
+
+def outcome_label(outcome: str, n_classes: int = 4) -> int:
+    """The class index of an executor outcome (``"passed"``, ``"failed_test"``, ...) for a 4- or 2-class critic."""
+    if outcome not in OUTCOME_CLASSES:
+        raise ValueError(f"unknown outcome {outcome!r}; expected one of {OUTCOME_CLASSES}")
+    if n_classes == 4:
+        return OUTCOME_CLASSES.index(outcome)
+    if n_classes == 2:
+        return int(outcome == "passed")
+    raise ValueError(f"n_classes must be 4 or 2, got {n_classes}")
+
+
+def _accepts(module: nn.Module, arg: str) -> bool:
+    import inspect
+
+    return arg in inspect.signature(module.forward).parameters
+
+
+class Critic(nn.Module):
+    """Backbone + per-token classification head.
+
+    ``backbone`` is any module called as ``backbone(input_ids=..., attention_mask=...)`` returning an object with
+    ``last_hidden_state`` (B, L, H) -- a transformers base model or encoder; ``backbone_config`` is its config
+    (``backbone.config`` when it has one), saved with the critic. ``head_size`` defaults to H.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        n_classes: int = 4,
+        head_size: int | None = None,
+        dropout: float = 0.1,
+        class_names: Sequence[str] | None = None,
+        backbone_config: PretrainedConfig | None = None,
+        backbone_part: str = "model",
+    ) -> None:
+        super().__init__()
+        if n_classes < 2:
+            raise ValueError(f"n_classes must be >= 2, got {n_classes}")
+        config = backbone_config if backbone_config is not None else getattr(backbone, "config", None)
+        if config is None:
+            raise ValueError("the backbone has no .config; pass backbone_config")
+        hidden = int(config.hidden_size)
+        if class_names is None:
+            class_names = OUTCOME_CLASSES if n_classes == 4 else BINARY_CLASSES if n_classes == 2 else [
+                f"class_{i}" for i in range(n_classes)]
+        if len(class_names) != n_classes:
+            raise ValueError(f"{len(class_names)} class names for {n_classes} classes")
+        self.backbone = backbone
+        self.backbone_config = config
+        self.backbone_part = backbone_part
+        self.n_classes = n_classes
+        self.class_names = list(class_names)
+        self.head_size = head_size or hidden
+        self.dropout = dropout
+        self.head = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(hidden, self.head_size),
+            nn.Tanh(),
+            nn.Dropout(dropout),
+            nn.Linear(self.head_size, n_classes),
+        )
+        self._pass_positions = _accepts(backbone, "position_ids")
+        self._pass_use_cache = _accepts(backbone, "use_cache")
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_model(cls, model: PreTrainedModel, n_classes: int = 4, **kwargs: Any) -> Critic:
+        """A critic on a *copy* of ``model``'s backbone: the encoder of a seq2seq model, the base model of a causal
+        LM (e.g. initialise the critic from the SFT actor, as CodeRL initialised it from the pretrained model)."""
+        if getattr(model.config, "is_encoder_decoder", False):
+            backbone, part = copy.deepcopy(model.get_encoder()), "encoder"
+        else:
+            backbone, part = copy.deepcopy(model.base_model), "model"
+        return cls(backbone, n_classes, backbone_config=copy.deepcopy(model.config), backbone_part=part, **kwargs)
+
+    @classmethod
+    def from_pretrained_backbone(
+        cls, path_or_id: str | os.PathLike[str], n_classes: int = 4, dtype: Any = None, **kwargs: Any
+    ) -> Critic:
+        """A critic whose backbone is loaded from a model directory (a causal LM's base model, or the encoder of a
+        seq2seq model such as CodeT5-base, as in the paper). Raises ``ModelLoadError`` naming the path."""
+        from transformers import AutoConfig, AutoModel
+
+        from coderl.models.actor import ModelLoadError, _resolve_dtype, quiet_transformers
+        from coderl.models.tokenizer import looks_local
+
+        if looks_local(path_or_id):
+            p = Path(path_or_id).expanduser()
+            if not (p / "config.json").is_file():
+                why = "the directory does not exist" if not p.exists() else "it holds no config.json"
+                raise ModelLoadError(f"cannot load a critic backbone from {str(p)!r}: {why}")
+        try:
+            config = AutoConfig.from_pretrained(os.fspath(path_or_id))
+            extra = {} if dtype is None else {"dtype": _resolve_dtype(dtype)}
+            with quiet_transformers():
+                base = AutoModel.from_pretrained(os.fspath(path_or_id), config=config, **extra)
+        except Exception as e:  # noqa: BLE001
+            raise ModelLoadError(f"cannot load a critic backbone from {os.fspath(path_or_id)!r}: "
+                                 f"{type(e).__name__}: {e}") from e
+        if getattr(config, "is_encoder_decoder", False):
+            return cls(base.get_encoder(), n_classes, backbone_config=config, backbone_part="encoder", **kwargs)
+        return cls(base, n_classes, backbone_config=config, backbone_part="model", **kwargs)
+
+    # ------------------------------------------------------------------ forward and pooling
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Per-token class logits (B, L, C) for ``input_ids`` (B, L) with ``attention_mask`` (B, L) (1 = real)."""
+        kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if self._pass_positions:  # count real tokens only, whichever side the padding is on
+            kwargs["position_ids"] = (attention_mask.long().cumsum(dim=-1) - 1).clamp(min=0)
+        if self._pass_use_cache:
+            kwargs["use_cache"] = False
+        hidden = self.backbone(**kwargs).last_hidden_state
+        head_dtype = self.head[1].weight.dtype
+        return self.head(hidden.to(head_dtype))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike[str], tokenizer: PreTrainedTokenizerBase | None = None) -> Path:
+        """Write ``critic.safetensors`` (all weights), ``critic.json`` (head settings, class names), the backbone's
+        ``config.json`` and, if given, the tokenizer into directory ``path``. Returns ``path``."""
+        from safetensors.torch import save_model
+
+        d = Path(path)
+        d.mkdir(parents=True, exist_ok=True)
+        save_model(self, str(d / WEIGHTS_FILE))
+        self.backbone_config.save_pretrained(d)
+        meta = {"format": 1, "n_classes": self.n_classes, "class_names": self.class_names,
+                "head_size": self.head_size, "dropout": self.dropout, "backbone_part": self.backbone_part}
+        (d / CRITIC_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        if tokenizer is not None:
+            tokenizer.save_pretrained(d)
+        return d
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], device: str | torch.device | None = None) -> Critic:
+        """Load a critic written by :meth:`save` (in eval mode). Raises ``ModelLoadError`` naming the path."""
+        from safetensors.torch import load_model
+        from transformers import AutoConfig, AutoModel
+
+        from coderl.models.actor import ModelLoadError
+
+        d = Path(path)
+        for name in (CRITIC_FILE, WEIGHTS_FILE, "config.json"):
+            if not (d / name).is_file():
+                why = "the directory does not exist" if not d.exists() else f"it holds no {name}"
+                raise ModelLoadError(f"cannot load a critic from {str(d)!r}: {why} (not saved with Critic.save?)")
+        meta = json.loads((d / CRITIC_FILE).read_text())
+        try:
+            config = AutoConfig.from_pretrained(str(d))
+        except Exception as e:  # noqa: BLE001
+            raise ModelLoadError(f"cannot load a critic from {str(d)!r}: cannot read its config.json: {e}") from e
+        base = AutoModel.from_config(config)
+        backbone = base.get_encoder() if meta["backbone_part"] == "encoder" else base
+        critic = cls(backbone, meta["n_classes"], head_size=meta["head_size"], dropout=meta["dropout"],
+                     class_names=meta["class_names"], backbone_config=config, backbone_part=meta["backbone_part"])
+        missing, unexpected = load_model(critic, str(d / WEIGHTS_FILE), strict=False)
+        if unexpected or [k for k in missing if not _is_tied_copy(critic, k)]:
+            raise ModelLoadError(f"cannot load a critic from {str(d)!r}: weights do not match the architecture "
+                                 f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})")
+        if device is not None:
+            critic.to(device)
+        critic.eval()
+        return critic
+
+
+def _is_tied_copy(module: nn.Module, key: str) -> bool:
+    """Whether parameter ``key`` shares its storage with another parameter (safetensors stores it once)."""
+    params = dict(module.named_parameters(remove_duplicate=False))
+    p = params.get(key)
+    return p is not None and any(q is p for k, q in params.items() if k != key)
+
+
+def tiny_critic(
+    tokenizer: PreTrainedTokenizerBase,
+    n_classes: int = 4,
+    n_layer: int = 2,
+    n_embd: int = 64,
+    n_head: int = 4,
+    n_positions: int = 256,
+    seed: int = 0,
+    dropout: float = 0.0,
+) -> Critic:
+    """A randomly initialised critic on a small ``GPT2Model`` (the demo's; ~0.15M parameters with vocab 512)."""
+    from transformers import GPT2Config, GPT2Model
+
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=n_positions, n_embd=n_embd, n_layer=n_layer,
+                        n_head=n_head, resid_pdrop=dropout, embd_pdrop=dropout, attn_pdrop=dropout,
+                        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                        pad_token_id=tokenizer.pad_token_id)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return Critic(GPT2Model(config), n_classes=n_classes, dropout=dropout)
+
+
+# ---------------------------------------------------------------------- pure tensor functions
+def pooled_logits(token_logits: torch.Tensor, mask: torch.Tensor, mode: PoolMode = "max") -> torch.Tensor:
+    """Pool per-token logits (B, L, C) over the real tokens of ``mask`` (B, L) into (B, C).
+
+    ``"max"`` takes, per class, the maximum over the masked tokens; ``"mean"`` their average. Tokens outside the
+    mask (padding, the prompt) never influence the result; a row without any masked token pools to zeros.
+    """
+    if mode not in ("max", "mean"):
+        raise ValueError(f"mode must be 'max' or 'mean', not {mode!r}")
+    m = mask.to(torch.bool).unsqueeze(-1)  # (B, L, 1)
+    any_real = m.any(dim=1)  # (B, 1)
+    if mode == "max":
+        pooled = token_logits.masked_fill(~m, float("-inf")).amax(dim=1)
+        return torch.where(any_real, pooled, torch.zeros_like(pooled))
+    summed = token_logits.masked_fill(~m, 0.0).sum(dim=1)
+    return summed / m.sum(dim=1).clamp(min=1).to(token_logits.dtype)
+
+
+def token_probs_of(token_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Probability of the given class at every token: ``softmax(token_logits)[b, t, labels[b]]``.
+
+    ``token_logits`` (B, L, C); ``labels`` (B,) one class per sequence (or (B, L) per token) -> (B, L).
+    """
+    probs = token_logits.float().softmax(dim=-1)
+    if labels.dim() == 1:
+        labels = labels[:, None].expand(-1, token_logits.shape[1])
+    return probs.gather(-1, labels.long().unsqueeze(-1)).squeeze(-1)
+
+
+def critic_inputs(
+    prompt_ids: Sequence[Sequence[int]],
+    program_ids: Sequence[Sequence[int]],
+    pad_id: int,
+    max_length: int | None = None,
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-padded ``[prompt | program | pads]`` batch: ``(input_ids, attention_mask, program_mask)``, all (B, L).
+
+    ``program_mask`` is 1 on program tokens only. Rows longer than ``max_length`` lose prompt tokens from the
+    left first (the program is what is judged), then program tokens from the end.
+    """
+    rows, progs = [], []
+    for p, c in zip(prompt_ids, program_ids, strict=True):
+        p, c = list(p), list(c)
+        if max_length is not None and len(p) + len(c) > max_length:
+            c = c[:max_length]
+            p = p[len(p) - (max_length - len(c)):] if max_length > len(c) else []
+        rows.append(p + c)
+        progs.append((len(p), len(c)))
+    width = max(1, max(len(r) for r in rows))
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attn = torch.zeros((len(rows), width), dtype=torch.long)
+    pmask = torch.zeros((len(rows), width), dtype=torch.float32)
+    for b, (r, (lp, lc)) in enumerate(zip(rows, progs, strict=True)):
+        if r:
+            ids[b, : len(r)] = torch.tensor(r, dtype=torch.long)
+            attn[b, : len(r)] = 1
+        pmask[b, lp: lp + lc] = 1.0
+    if device is not None:
+        ids, attn, pmask = ids.to(device), attn.to(device), pmask.to(device)
+    return ids, attn, pmask
+
+
+def encode_examples(
+    tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], programs: Sequence[str], add_eos: bool = True
+) -> tuple[list[list[int]], list[list[int]]]:
+    """Token ids of critic inputs from text, by :func:`coderl.models.tokenizer.encode_pairs`: prompts as the actor
+    sees them, programs without special tokens plus eos (as a finished actor completion ends)."""
+    from coderl.models.tokenizer import encode_pairs
+
+    return encode_pairs(tokenizer, prompts, programs, add_eos=add_eos)
+
+
+def _max_len(critic: Critic, max_length: int | None) -> int | None:
+    if max_length is not None:
+        return max_length
+    cfg = critic.backbone_config
+    for name in ("n_positions", "max_position_embeddings"):
+        v = getattr(cfg, name, None)
+        if isinstance(v, int) and v > 0:
+            return v
+    return None
+
+
+# ---------------------------------------------------------------------- scoring
+@torch.no_grad()
+def score_programs(
+    critic: Critic,
+    prompt_ids: Sequence[Sequence[int]],
+    program_ids: Sequence[Sequence[int]],
+    pad_id: int,
+    batch_size: int = 64,
+    mode: PoolMode = "max",
+    max_length: int | None = None,
+) -> torch.Tensor:
+    """Pooled class probabilities (N, C) of N programs (eval mode, no gradient), on the CPU."""
+    was = critic.training
+    critic.eval()
+    out = []
+    try:
+        for s in range(0, len(prompt_ids), batch_size):
+            ids, attn, pm = critic_inputs(prompt_ids[s: s + batch_size], program_ids[s: s + batch_size], pad_id,
+                                          _max_len(critic, max_length), critic.device)
+            out.append(pooled_logits(critic(ids, attn), pm, mode).float().softmax(-1).cpu())
+    finally:
+        critic.train(was)
+    return torch.cat(out) if out else torch.zeros((0, critic.n_classes))
+
+
+@torch.no_grad()
+def program_token_probs(
+    critic: Critic,
+    prompt_ids: Sequence[Sequence[int]],
+    program_ids: Sequence[Sequence[int]],
+    labels: Sequence[int] | torch.Tensor,
+    pad_id: int,
+    batch_size: int = 64,
+    max_length: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The critic's probability of each program's actual outcome ``labels[b]`` at each program token.
+
+    Returns ``(probs, mask)``, both (B, T) right-padded with T = the longest program, aligned token for token
+    with ``completion_logprobs(model, prompt_ids, program_ids, ...)`` (program tokens cut by ``max_length`` get
+    probability 1, i.e. unweighted). Eval mode, no gradient, on the CPU.
+    """
+    labels_t = torch.as_tensor(labels, dtype=torch.long)
+    t_max = max(1, max(len(c) for c in program_ids)) if program_ids else 1
+    probs = torch.ones((len(program_ids), t_max))
+    mask = torch.zeros((len(program_ids), t_max))
+    for b, c in enumerate(program_ids):
+        mask[b, : len(c)] = 1.0
+    was = critic.training
+    critic.eval()
+    try:
+        for s in range(0, len(prompt_ids), batch_size):
+            ps, cs = prompt_ids[s: s + batch_size], program_ids[s: s + batch_size]
+            ids, attn, pm = critic_inputs(ps, cs, pad_id, _max_len(critic, max_length), critic.device)
+            tp = token_probs_of(critic(ids, attn), labels_t[s: s + batch_size].to(critic.device)).cpu()
+            pm = pm.cpu()
+            for j in range(len(cs)):
+                pos = pm[j].nonzero().squeeze(-1)
+                probs[s + j, : len(pos)] = tp[j, pos]
+    finally:
+        critic.train(was)
+    return probs * mask + (1 - mask), mask
+
+
+# ---------------------------------------------------------------------- training and evaluation
+def _progress(total: int, desc: str, enabled: bool) -> Any:
+    try:
+        from coderl.utils.progress import ProgressBar
+
+        return ProgressBar(total, desc, enabled=enabled)
+    except Exception:  # noqa: BLE001 - progress display is optional
+
+        class _Null:
+            def update(self, n: int = 1, info: str = "") -> None: ...
+            def close(self) -> None: ...
+
+        return _Null()
+
+
+def train_critic(
+    critic: Critic,
+    tokenizer: PreTrainedTokenizerBase,
+    examples: Sequence[tuple[str, str, int]],
+    epochs: int = 3,
+    lr: float = 1e-3,
+    batch_size: int = 32,
+    seed: int = 0,
+    time_budget_s: float | None = None,
+    progress: bool = True,
+    pool: PoolMode = "max",
+    token_loss_weight: float = 0.0,
+    weight_decay: float = 0.01,
+    balance_classes: bool = False,
+    max_length: int | None = None,
+    grad_clip: float | None = 1.0,
+) -> dict[str, Any]:
+    """Train ``critic`` on ``(prompt text, program text, label)`` examples with cross-entropy on pooled logits.
+
+    The loss per batch is ``CE(pooled_logits(program tokens), label)`` plus, when ``token_loss_weight > 0``,
+    that weight times the mean per-token CE of every program token against the program's label.
+    ``balance_classes`` weights the CE by inverse class frequency. AdamW, shuffled each epoch with ``seed``;
+    stops early once ``time_budget_s`` seconds have passed. Leaves the critic in eval mode.
+
+    Returns ``{"steps", "epochs", "examples", "loss" (mean of the last epoch), "epoch_losses", "seconds",
+    "stopped_early", "class_counts"}``.
+    """
+    if not examples:
+        raise ValueError("no training examples")
+    labels = [int(lab) for _, _, lab in examples]
+    bad = [lab for lab in labels if not 0 <= lab < critic.n_classes]
+    if bad:
+        raise ValueError(f"labels must be in [0, {critic.n_classes}); got {sorted(set(bad))}")
+    device = critic.device
+    p_ids, c_ids = encode_examples(tokenizer, [e[0] for e in examples], [e[1] for e in examples])
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    max_len = _max_len(critic, max_length)
+    counts = [labels.count(c) for c in range(critic.n_classes)]
+    weight = None
+    if balance_classes:
+        w = [len(labels) / (critic.n_classes * c) if c else 0.0 for c in counts]
+        weight = torch.tensor(w, dtype=torch.float32, device=device)
+    opt = torch.optim.AdamW([p for p in critic.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
+    rng = random.Random(seed)
+    t0 = time.perf_counter()
+    steps, epoch_losses, stopped = 0, [], False
+    n_batches = (len(examples) + batch_size - 1) // batch_size
+    bar = _progress(epochs * n_batches, "critic", progress)
+    critic.train()
+    rng_devices = [device] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=rng_devices):
+            torch.manual_seed(seed)  # dropout masks; the caller's RNG state is restored afterwards
+            for _ in range(epochs):
+                order = list(range(len(examples)))
+                rng.shuffle(order)
+                total, n_seen = 0.0, 0
+                for s in range(0, len(order), batch_size):
+                    idx = order[s: s + batch_size]
+                    ids, attn, pm = critic_inputs([p_ids[i] for i in idx], [c_ids[i] for i in idx], pad_id,
+                                                  max_len, device)
+                    y = torch.tensor([labels[i] for i in idx], dtype=torch.long, device=device)
+                    tl = critic(ids, attn).float()
+                    loss = nn.functional.cross_entropy(pooled_logits(tl, pm, pool), y, weight=weight)
+                    if token_loss_weight > 0:
+                        per_tok = nn.functional.cross_entropy(
+                            tl.transpose(1, 2), y[:, None].expand(-1, tl.shape[1]), weight=weight, reduction="none")
+                        loss = loss + token_loss_weight * (per_tok * pm).sum() / pm.sum().clamp(min=1)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if grad_clip:
+                        nn.utils.clip_grad_norm_(critic.parameters(), grad_clip)
+                    opt.step()
+                    steps += 1
+                    total += float(loss.detach()) * len(idx)
+                    n_seen += len(idx)
+                    bar.update(1, f"loss {float(loss.detach()):.3f}")
+                    if time_budget_s is not None and time.perf_counter() - t0 > time_budget_s:
+                        stopped = True
+                        break
+                epoch_losses.append(total / max(1, n_seen))
+                if stopped:
+                    break
+    finally:
+        bar.close()
+        critic.eval()
+    return {"steps": steps, "epochs": len(epoch_losses), "examples": len(examples),
+            "loss": epoch_losses[-1] if epoch_losses else float("nan"), "epoch_losses": epoch_losses,
+            "seconds": round(time.perf_counter() - t0, 3), "stopped_early": stopped,
+            "class_counts": dict(zip(critic.class_names, counts, strict=True))}
+
+
+def evaluate_critic(
+    critic: Critic,
+    tokenizer: PreTrainedTokenizerBase,
+    examples: Sequence[tuple[str, str, int]],
+    batch_size: int = 64,
+    pool: PoolMode = "max",
+    max_length: int | None = None,
+) -> dict[str, Any]:
+    """Accuracy and confusion matrix of the pooled prediction on ``(prompt, program, label)`` examples.
+
+    ``confusion[i][j]`` counts examples of true class i predicted as class j. Returns
+    ``{"accuracy", "confusion", "n", "class_names"}`` (accuracy is NaN for no examples).
+    """
+    n_cls = critic.n_classes
+    confusion = [[0] * n_cls for _ in range(n_cls)]
+    if not examples:
+        return {"accuracy": float("nan"), "confusion": confusion, "n": 0, "class_names": critic.class_names}
+    p_ids, c_ids = encode_examples(tokenizer, [e[0] for e in examples], [e[1] for e in examples])
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    probs = score_programs(critic, p_ids, c_ids, pad_id, batch_size, pool, max_length)
+    pred = probs.argmax(-1).tolist()
+    for (_, _, y), p in zip(examples, pred, strict=True):
+        confusion[int(y)][int(p)] += 1
+    correct = sum(confusion[i][i] for i in range(n_cls))
+    return {"accuracy": correct / len(examples), "confusion": confusion, "n": len(examples),
+            "class_names": critic.class_names}
