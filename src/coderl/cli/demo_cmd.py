@@ -1,9 +1,5 @@
-"""``coderl demo``: the embedded default job.
-
-Until the learning loop lands, the demo shows the executor that every reward comes from: a handful of
-correct, buggy and hostile programs for one small task are judged in the sandbox, and the table shows
-each verdict with its cause.
-"""
+"""``coderl demo``: the embedded default job (see coderl.pipelines.demo); ``--sandbox`` shows the executor
+judging a handful of correct, buggy and hostile programs instead."""
 
 from __future__ import annotations
 
@@ -30,10 +26,37 @@ PROGRAMS = [
 
 
 def demo_command(
+    out: str = typer.Option("demo-out", "--out", help="Output directory (summary, report, plots, checkpoints)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (tasks, data, model initialisation, sampling)."),
+    algo: str = typer.Option("grpo", "--algo", help="RL algorithm: grpo (group baseline, the default) or coderl "
+                             "(greedy baseline, tokens weighted by the learned critic)."),
+    quick: bool = typer.Option(False, "--quick", help="A much smaller run (about a minute), for CI and smoke tests."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the RL stage from its last checkpoint in --out."),
     workers: int = typer.Option(0, "--workers", help="Sandbox workers (default: number of cores)."),
-    timeout: float = typer.Option(1.0, "--timeout", help="Seconds per test."),
+    sandbox: bool = typer.Option(False, "--sandbox", help="Only show the sandbox judging good, buggy and hostile "
+                                 "programs (a few seconds)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars on stderr."),
 ) -> None:
-    """Run the embedded demonstration (currently: the sandboxed executor on good, buggy and hostile code)."""
+    """Train a tiny code model from scratch on the built-in task family, then improve it with RL from execution
+    feedback; report pass@k before/after against an SFT-only control."""
+    if sandbox:
+        _sandbox_demo(workers, 1.0)
+        return
+    if algo not in ("coderl", "grpo"):
+        typer.echo(f"error: --algo must be coderl or grpo, got {algo!r}", err=True)
+        raise typer.Exit(2)
+    from coderl.pipelines.demo import DemoConfig, run_demo
+
+    cfg = DemoConfig.quick(seed=seed, algo=algo, workers=workers or None) if quick else \
+        DemoConfig(seed=seed, algo=algo, workers=workers or None)
+    summary = run_demo(cfg, out, progress=progress, resume=resume, log=lambda m: typer.echo(m, err=True))
+    b, a, c = summary["before"], summary["after"], summary["control"]
+    typer.echo(f"pass@1 {b['pass@1']:.3f} -> {a['pass@1']:.3f} (control {c['pass@1']:.3f}); "
+               f"greedy {b['greedy']:.3f} -> {a['greedy']:.3f} (control {c['greedy']:.3f}); "
+               f"{summary['seconds']['total']:.0f}s; see {out}/report.md")
+
+
+def _sandbox_demo(workers: int, timeout: float) -> None:
     from rich.console import Console
     from rich.table import Table
 

@@ -5,7 +5,7 @@ newlines; a model fine-tuned on one and sampled with the other sees a distributi
 on. Here every caller (the trainer, the sampler, ``coderl eval`` tooling, ``coderl data show``) goes through
 :func:`format_prompt`, so the two cannot drift apart.
 
-Two conventions, chosen by the problem, never by the caller:
+Three conventions, chosen by the problem, never by the caller:
 
 * completion problems (``problem.program_prefix`` set, e.g. HumanEval): the model continues the code, so the
   prompt is the problem's code prompt verbatim;
@@ -14,6 +14,9 @@ Two conventions, chosen by the problem, never by the caller:
       \\nQUESTION:\\n{statement}\\n{starter code}\\n\\nUse Standard Input format\\n\\nANSWER:\\n
 
   (``Use Call-Based format`` for function-call and assert tests). The model's answer is the whole program.
+
+* the built-in task family (``source == "family"``), whose tiny from-scratch models have a ~60-token budget:
+  the statement as a Python comment, ``# {statement}\n``, and the answer is the whole function.
 
 Few-shot examples are rendered with the same function and followed by their first ground-truth solution.
 """
@@ -29,6 +32,8 @@ ANSWER_HEADER = "\nANSWER:\n"
 STDIN_HINT = "\nUse Standard Input format\n"
 CALL_HINT = "\nUse Call-Based format\n"
 SHOT_SEPARATOR = "\n\n"
+COMMENT_PREFIX = "# "
+FAMILY_SOURCE = "family"
 
 
 def answer_hint(problem: Problem) -> str:
@@ -39,6 +44,8 @@ def answer_hint(problem: Problem) -> str:
 def _single(problem: Problem) -> str:
     if problem.completion_style:
         return problem.prompt
+    if problem.source == FAMILY_SOURCE:
+        return COMMENT_PREFIX + problem.prompt + "\n"
     return QUESTION_HEADER + problem.prompt + "\n" + problem.starter_code + "\n" + answer_hint(problem) + \
         ANSWER_HEADER
 

@@ -1,0 +1,270 @@
+"""The RL training loop, phase by phase as in the paper:
+
+    1 sample problems → 2 generate programs (+ greedy baselines) → 3 execute → 4 critic weights
+    → 5 returns and advantages → 6 update (policy gradient + supervised term) → 7 log → 8 checkpoint
+
+``train_rl`` is the whole loop; each phase is a small function below it. Nothing here is specific to the
+demo: any causal or seq2seq policy, any problems with executor tests.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from coderl.models.critic import outcome_label, program_token_probs
+from coderl.models.generate import Completion, SamplingConfig, generate
+from coderl.models.logprobs import completion_logprobs
+from coderl.rl.advantages import greedy_baseline_advantages, group_advantages
+from coderl.rl.checkpoint import check_same_config, latest_checkpoint, load_training_state, save_training_state
+from coderl.rl.config import RLConfig
+from coderl.rl.losses import critic_weights, policy_gradient_loss, sft_loss
+from coderl.rl.rewards import outcome_rewards
+from coderl.sandbox import Executor, Result
+from coderl.tasks.problem import Problem
+from coderl.tasks.prompt import format_prompt
+from coderl.train.sft import encode_pairs
+from coderl.utils.progress import ProgressBar
+
+
+@dataclass
+class Rollout:
+    """One sampled program with everything the update needs."""
+
+    problem: Problem
+    prompt_ids: list[int]
+    completion_ids: list[int]
+    text: str
+    outcome: str = ""
+    reward: float = 0.0
+    baseline: float = 0.0
+
+
+def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor, cfg: RLConfig,
+             critic=None, sft_pairs: Sequence[tuple[str, str]] = (), out_dir: str | Path | None = None,
+             resume: bool = False, progress: bool = True, extra_config: dict[str, Any] | None = None) -> list[dict]:
+    """Fine-tune ``policy`` in place with RL on ``problems``; returns the per-step history.
+
+    ``critic`` (coderl.models.critic.Critic, n_classes 4) weights tokens when ``cfg.algo == "coderl"`` and
+    ``cfg.use_critic``. ``sft_pairs`` (prompt text, program) feed the supervised term. With ``out_dir``,
+    resumable checkpoints and tensorboard scalars go there; ``resume`` continues from the newest checkpoint.
+    """
+    if cfg.algo == "coderl" and cfg.use_critic and critic is None:
+        raise ValueError("algo='coderl' with use_critic=True needs a trained critic (or set use_critic=False)")
+    config = {"rl": cfg.to_dict(), **(extra_config or {})}
+    opt = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, weight_decay=0.0)
+    history: list[dict] = []
+    start = 0
+    if resume and out_dir is not None and (ckpt := latest_checkpoint(out_dir)) is not None:
+        state = load_training_state(ckpt)
+        check_same_config(state["config"], config, ckpt)
+        _load_weights(policy, ckpt)
+        opt.load_state_dict(state["optimizer"])
+        start, history = state["step"], state["history"]
+    sft_data = encode_pairs(tokenizer, sft_pairs) if sft_pairs and cfg.sft_weight > 0 else []
+    writer = _tensorboard(out_dir)
+    pool = _offline_pool(policy, tokenizer, problems, executor, cfg, critic) if cfg.mode == "offline" else None
+    t0 = time.monotonic()
+    bar = ProgressBar(cfg.steps, "rl", progress)
+    bar.update(start)
+    for step in range(start, cfg.steps):
+        if cfg.time_budget_s is not None and time.monotonic() - t0 >= cfg.time_budget_s:
+            break
+        rng = random.Random(cfg.seed * 1_000_003 + step)  # per-step streams: a resumed run draws the same
+        t_step = time.monotonic()
+        # 1-5: a batch of rollouts with outcomes, returns, baselines and token weights
+        if pool is None:
+            batch = sample_problems(problems, cfg.problems_per_step, rng)  # 1
+            rollouts = rollout(policy, tokenizer, batch, cfg, seed=rng.randrange(2**31))  # 2
+            execute(executor, rollouts)  # 3
+            if cfg.algo == "coderl":
+                add_greedy_baselines(policy, tokenizer, batch, executor, rollouts, cfg)
+            weights = token_weights(critic, tokenizer, rollouts, cfg)  # 4
+        else:
+            rollouts, weights = pool.draw(cfg.problems_per_step * cfg.samples_per_problem, rng)
+        adv = advantages(rollouts, cfg)  # 5
+        # 6: update
+        loss_pg, loss_sft = update(policy, opt, tokenizer, rollouts, adv, weights, sft_data, cfg, rng)
+        # 7: log
+        record = log_step(step + 1, rollouts, adv, loss_pg, loss_sft, time.monotonic() - t_step, writer)
+        history.append(record)
+        bar.update(1, f"reward {record['reward']:+.2f} pass {record['pass_rate']:.2f}")
+        # 8: checkpoint
+        if out_dir is not None and cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
+            save_training_state(out_dir, step + 1, policy, tokenizer, opt, config, history)
+    bar.close()
+    if out_dir is not None and history and (latest_checkpoint(out_dir) is None or
+                                            load_training_state(latest_checkpoint(out_dir))["step"] < len(history)):
+        save_training_state(out_dir, len(history), policy, tokenizer, opt, config, history)
+    if writer is not None:
+        writer.close()
+    policy.eval()
+    return history
+
+
+# -- phases -------------------------------------------------------------------------------------------------
+
+def sample_problems(problems: Sequence[Problem], n: int, rng: random.Random) -> list[Problem]:
+    """1. Draw ``n`` problems (without replacement when there are enough)."""
+    return rng.sample(list(problems), n) if n <= len(problems) else [rng.choice(problems) for _ in range(n)]
+
+
+def rollout(policy, tokenizer, batch: Sequence[Problem], cfg: RLConfig, seed: int, n: int | None = None,
+            greedy: bool = False) -> list[Rollout]:
+    """2. Sample ``n`` (default ``cfg.samples_per_problem``) programs per problem; rollouts are grouped by problem."""
+    n = 1 if greedy else (n or cfg.samples_per_problem)
+    sampling = SamplingConfig(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
+                              greedy=greedy, seed=seed)
+    policy.eval()
+    with torch.no_grad():
+        outs: list[list[Completion]] = generate(policy, tokenizer, [format_prompt(p) for p in batch], n, sampling)
+    return [Rollout(p, c.prompt_ids, c.token_ids, c.text) for p, cs in zip(batch, outs, strict=True) for c in cs]
+
+
+def execute(executor: Executor, rollouts: Sequence[Rollout]) -> list[Result]:
+    """3. Run every program against its problem's hidden tests; set outcome and return."""
+    reqs = [{"id": str(i), "program": r.problem.program(r.text), "tests": r.problem.tests}
+            for i, r in enumerate(rollouts)]
+    results = executor.run(reqs)
+    for r, res, rew in zip(rollouts, results, outcome_rewards(x.outcome for x in results), strict=True):
+        r.outcome, r.reward = res.outcome, rew
+    return results
+
+
+def add_greedy_baselines(policy, tokenizer, batch: Sequence[Problem], executor: Executor,
+                         rollouts: Sequence[Rollout], cfg: RLConfig) -> None:
+    """CodeRL's baseline: the return of the greedy program for the same problem."""
+    greedy = rollout(policy, tokenizer, batch, cfg, seed=0, greedy=True)
+    execute(executor, greedy)
+    by_id = {id(g.problem): g.reward for g in greedy}
+    for r in rollouts:
+        r.baseline = by_id[id(r.problem)]
+
+
+def token_weights(critic, tokenizer, rollouts: Sequence[Rollout], cfg: RLConfig) -> torch.Tensor | None:
+    """4. The critic's per-token probability of each program's actual outcome, (B, T) aligned with the
+    completion tokens; None when tokens are not weighted."""
+    if cfg.algo != "coderl" or not cfg.use_critic or critic is None:
+        return None
+    probs, mask = program_token_probs(critic, [r.prompt_ids for r in rollouts], [r.completion_ids for r in rollouts],
+                                      [outcome_label(r.outcome, critic.n_classes) for r in rollouts],
+                                      tokenizer.pad_token_id)
+    return critic_weights(probs, mask, cfg.critic_floor)
+
+
+def advantages(rollouts: Sequence[Rollout], cfg: RLConfig) -> torch.Tensor:
+    """5. (B,) advantages: greedy baseline (coderl) or group baseline (grpo; rollouts grouped by problem)."""
+    rewards = torch.tensor([r.reward for r in rollouts])
+    if cfg.algo == "coderl":
+        return greedy_baseline_advantages(rewards, torch.tensor([r.baseline for r in rollouts]))
+    k = cfg.samples_per_problem
+    return group_advantages(rewards.view(-1, k), leave_one_out=cfg.leave_one_out,
+                            scale_by_std=cfg.group_std).view(-1)
+
+
+def update(policy, opt: torch.optim.Optimizer, tokenizer, rollouts: Sequence[Rollout], adv: torch.Tensor,
+           weights: torch.Tensor | None, sft_data: list[tuple[list[int], list[int]]], cfg: RLConfig,
+           rng: random.Random) -> tuple[float, float]:
+    """6. One optimiser step on the policy-gradient loss plus ``sft_weight`` × cross-entropy on supervised pairs."""
+    policy.train()
+    keep = [i for i in range(len(rollouts)) if adv[i] != 0]  # zero-advantage programs carry no gradient
+    loss = torch.zeros(())
+    loss_pg = 0.0
+    if keep:
+        logp, mask = completion_logprobs(policy, [rollouts[i].prompt_ids for i in keep],
+                                         [rollouts[i].completion_ids for i in keep], tokenizer.pad_token_id)
+        w = None if weights is None else weights[keep, :logp.shape[1]]
+        pg = policy_gradient_loss(logp, mask, adv[keep], w, cfg.normalize) * len(keep) / len(rollouts)
+        loss = loss + pg
+        loss_pg = pg.item()
+    loss_sft = 0.0
+    if sft_data:
+        pairs = [sft_data[rng.randrange(len(sft_data))] for _ in range(cfg.sft_batch)]
+        logp_s, mask_s = completion_logprobs(policy, [p for p, _ in pairs], [c for _, c in pairs],
+                                             tokenizer.pad_token_id)
+        s = sft_loss(logp_s, mask_s)
+        loss = loss + cfg.sft_weight * s
+        loss_sft = s.item()
+    if loss.requires_grad:
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip)
+        opt.step()
+    policy.eval()
+    return loss_pg, loss_sft
+
+
+def log_step(step: int, rollouts: Sequence[Rollout], adv: torch.Tensor, loss_pg: float, loss_sft: float,
+             seconds: float, writer) -> dict[str, Any]:
+    """7. One history record (and tensorboard scalars)."""
+    n = len(rollouts)
+    mix = {o: sum(r.outcome == o for r in rollouts) / n
+           for o in ("compile_error", "runtime_error", "failed_test", "passed")}
+    rec = {"step": step, "reward": sum(r.reward for r in rollouts) / n, "pass_rate": mix["passed"],
+           "adv_abs": adv.abs().mean().item(), "loss_pg": loss_pg, "loss_sft": loss_sft, "seconds": seconds,
+           "outcomes": mix}
+    if writer is not None:
+        for k in ("reward", "pass_rate", "adv_abs", "loss_pg", "loss_sft", "seconds"):
+            writer.add_scalar(f"rl/{k}", rec[k], step)
+        for o, v in mix.items():
+            writer.add_scalar(f"rl/outcome_{o}", v, step)
+    return rec
+
+
+# -- helpers ------------------------------------------------------------------------------------------------
+
+class _OfflinePool:
+    """The paper's offline setting: programs sampled once from the initial policy, labelled once."""
+
+    def __init__(self, rollouts: list[Rollout], weights: torch.Tensor | None):
+        self.rollouts, self.weights = rollouts, weights
+
+    def draw(self, n: int, rng: random.Random) -> tuple[list[Rollout], torch.Tensor | None]:
+        idx = rng.sample(range(len(self.rollouts)), min(n, len(self.rollouts)))
+        batch = [self.rollouts[i] for i in idx]
+        if self.weights is None:
+            return batch, None
+        t = max(len(r.completion_ids) for r in batch)
+        return batch, self.weights[idx, :t]
+
+
+def _offline_pool(policy, tokenizer, problems: Sequence[Problem], executor: Executor, cfg: RLConfig,
+                  critic) -> _OfflinePool:
+    if cfg.algo == "grpo":
+        raise ValueError("offline mode draws single programs from a fixed pool; use algo='coderl' with it")
+    rollouts = rollout(policy, tokenizer, problems, cfg, seed=cfg.seed, n=cfg.offline_samples_per_problem)
+    execute(executor, rollouts)
+    add_greedy_baselines(policy, tokenizer, problems, executor, rollouts, cfg)
+    return _OfflinePool(rollouts, token_weights(critic, tokenizer, rollouts, cfg))
+
+
+def _load_weights(policy, ckpt: Path) -> None:
+    from safetensors.torch import load_file
+
+    files = sorted(ckpt.glob("*.safetensors"))
+    state: dict[str, torch.Tensor] = {}
+    for f in files:
+        state.update(load_file(str(f)))
+    missing, unexpected = policy.load_state_dict(state, strict=False)
+    real_missing = [k for k in missing if not k.endswith("lm_head.weight")]  # tied to the input embeddings
+    if real_missing or unexpected:
+        raise ValueError(f"checkpoint {ckpt} does not match the model: missing {real_missing[:5]}, "
+                         f"unexpected {unexpected[:5]}")
+    if hasattr(policy, "tie_weights"):
+        policy.tie_weights()
+
+
+def _tensorboard(out_dir: str | Path | None):
+    if out_dir is None:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional
+        return None
+    return SummaryWriter(str(Path(out_dir) / "tensorboard"))

@@ -1,0 +1,1 @@
+"""Supervised training stages (fine-tuning on programs); the RL stage lives in coderl.rl."""
