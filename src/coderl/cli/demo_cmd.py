@@ -27,10 +27,12 @@ PROGRAMS = [
 
 def demo_command(
     out: str = typer.Option("demo-out", "--out", help="Output directory (summary, report, plots, checkpoints)."),
-    seed: int = typer.Option(0, "--seed", help="Random seed (tasks, data, model initialisation, sampling)."),
-    algo: str = typer.Option("grpo", "--algo", help="RL algorithm: grpo (group baseline, the default) or coderl "
+    seed: int = typer.Option(None, "--seed", help="Random seed (tasks, data, model initialisation, sampling) [0]."),
+    algo: str = typer.Option(None, "--algo", help="RL algorithm: grpo (group baseline) [default] or coderl "
                              "(greedy baseline, tokens weighted by the learned critic)."),
     quick: bool = typer.Option(False, "--quick", help="A much smaller run (about a minute), for CI and smoke tests."),
+    config: str = typer.Option(None, "--config", help="A YAML preset (e.g. configs/demo.yaml); --seed/--algo/--workers "
+                               "override it."),
     resume: bool = typer.Option(False, "--resume", help="Continue the RL stage from its last checkpoint in --out."),
     workers: int = typer.Option(0, "--workers", help="Sandbox workers (default: number of cores)."),
     sandbox: bool = typer.Option(False, "--sandbox", help="Only show the sandbox judging good, buggy and hostile "
@@ -42,13 +44,21 @@ def demo_command(
     if sandbox:
         _sandbox_demo(workers, 1.0)
         return
-    if algo not in ("coderl", "grpo"):
+    if algo is not None and algo not in ("coderl", "grpo"):
         typer.echo(f"error: --algo must be coderl or grpo, got {algo!r}", err=True)
         raise typer.Exit(2)
-    from coderl.pipelines.demo import DemoConfig, run_demo
+    from coderl.pipelines.demo import DemoConfig, load_demo_config, run_demo
 
-    cfg = DemoConfig.quick(seed=seed, algo=algo, workers=workers or None) if quick else \
-        DemoConfig(seed=seed, algo=algo, workers=workers or None)
+    try:
+        if config:
+            cfg = load_demo_config(config, seed=seed, algo=algo, workers=workers or None)
+        elif quick:
+            cfg = DemoConfig.quick(seed=seed or 0, algo=algo or "grpo", workers=workers or None)
+        else:
+            cfg = DemoConfig(seed=seed or 0, algo=algo or "grpo", workers=workers or None)
+    except ValueError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
     summary = run_demo(cfg, out, progress=progress, resume=resume, log=lambda m: typer.echo(m, err=True))
     b, a, c = summary["before"], summary["after"], summary["control"]
     typer.echo(f"pass@1 {b['pass@1']:.3f} -> {a['pass@1']:.3f} (control {c['pass@1']:.3f}); "

@@ -12,7 +12,7 @@ import copy
 import json
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ class DemoConfig:
     algo: str = "grpo"
     """RL algorithm: "grpo" (group baseline; the default, see docs/BENCHMARKS.md for why) or "coderl" (greedy
     baseline, critic-weighted tokens)."""
-    eval_tasks: int = 240
+    eval_tasks: int = 200
     """Held-out test-split tasks used for every evaluation."""
     eval_samples: int = 10
     """Samples per task at temperature 1 for pass@1 / pass@5."""
@@ -64,12 +64,12 @@ class DemoConfig:
     sft_rounds: int = 2
     """Independent draws of the SFT data over the train split (more examples of the same mixture)."""
     model: ModelShape = field(default_factory=ModelShape)
-    sft: SFTConfig = field(default_factory=lambda: SFTConfig(lr=3e-3, batch_size=64, epochs=3.0))
+    sft: SFTConfig = field(default_factory=lambda: SFTConfig(lr=5e-3, batch_size=64, epochs=5.0))
     critic: CriticSettings = field(default_factory=CriticSettings)
-    rl: RLConfig = field(default_factory=lambda: RLConfig(algo="grpo", steps=80, problems_per_step=16,
-                                                          samples_per_problem=4, lr=1e-4, sft_weight=0.5,
-                                                          max_new_tokens=48, checkpoint_every=20,
-                                                          time_budget_s=75.0))
+    rl: RLConfig = field(default_factory=lambda: RLConfig(algo="grpo", steps=70, problems_per_step=16,
+                                                          samples_per_problem=4, lr=1.5e-4, sft_weight=0.5,
+                                                          max_new_tokens=48, checkpoint_every=10,
+                                                          time_budget_s=45.0))
     workers: int | None = None
     """Executor workers (default: number of cores)."""
 
@@ -93,6 +93,54 @@ class DemoConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str = "config") -> DemoConfig:
+        """Build from a (possibly partial) nested dict, e.g. a YAML preset; unknown keys are errors that name the
+        field, so a typo never silently falls back to a default."""
+        if not isinstance(d, dict):
+            raise ValueError(f"{where}: expected a mapping of settings")
+        nested = {"model": ModelShape, "sft": SFTConfig, "critic": CriticSettings, "rl": RLConfig}
+        known = {f.name for f in fields(cls)}
+        kw: dict[str, Any] = {}
+        for key, value in d.items():
+            if key not in known:
+                raise ValueError(f"{where}: unknown field '{key}' (known: {', '.join(sorted(known))})")
+            if key in nested:
+                sub_known = {f.name for f in fields(nested[key])}
+                if not isinstance(value, dict):
+                    raise ValueError(f"{where}: field '{key}' must be a mapping")
+                bad = set(value) - sub_known
+                if bad:
+                    raise ValueError(f"{where}: unknown field '{key}.{sorted(bad)[0]}' "
+                                     f"(known: {', '.join(sorted(sub_known))})")
+                base = asdict(getattr(cls(), key))
+                try:
+                    kw[key] = nested[key](**{**base, **value})
+                except (TypeError, ValueError) as e:
+                    raise ValueError(f"{where}: field '{key}': {e}") from None
+            else:
+                kw[key] = value
+        try:
+            return cls(**kw)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{where}: {e}") from None
+
+
+def load_demo_config(path: str | Path, **overrides: Any) -> DemoConfig:
+    """A YAML preset (see configs/demo.yaml) plus command-line overrides (seed, algo, workers)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of settings")
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return DemoConfig.from_dict(data, where=str(path))
 
 
 def run_demo(cfg: DemoConfig, out_dir: str | Path, progress: bool = True, resume: bool = False,

@@ -1,0 +1,55 @@
+"""The demo's configuration: presets load, typos are errors that name the field, bad combinations are refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from coderl.pipelines.demo import DemoConfig, load_demo_config
+from coderl.rl.config import RLConfig
+
+CONFIGS = Path(__file__).resolve().parents[3] / "configs"
+
+
+def test_shipped_presets_load_and_match_the_defaults():
+    cfg = load_demo_config(CONFIGS / "demo.yaml")
+    assert cfg.to_dict() == DemoConfig().to_dict()
+    coderl = load_demo_config(CONFIGS / "demo_coderl.yaml", seed=3)
+    assert coderl.algo == coderl.rl.algo == "coderl" and coderl.seed == 3
+
+
+def test_unknown_fields_are_named(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rl: {stpes: 3}\n")
+    with pytest.raises(ValueError, match=r"bad.yaml: unknown field 'rl.stpes'"):
+        load_demo_config(bad)
+    bad.write_text("eval_task: 3\n")
+    with pytest.raises(ValueError, match=r"unknown field 'eval_task'"):
+        load_demo_config(bad)
+
+
+def test_invalid_yaml_and_values(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("rl: [1, 2\n")
+    with pytest.raises(ValueError, match="not valid YAML"):
+        load_demo_config(f)
+    f.write_text("rl: {algo: ppo}\n")
+    with pytest.raises(ValueError, match="algo must be one of"):
+        load_demo_config(f)
+    with pytest.raises(ValueError, match="eval_samples must be >= 5"):
+        DemoConfig(eval_samples=2)
+
+
+def test_rl_config_rejects_bad_combinations():
+    with pytest.raises(ValueError, match="samples_per_problem >= 2"):
+        RLConfig(algo="grpo", samples_per_problem=1)
+    with pytest.raises(ValueError, match="leave_one_out only applies"):
+        RLConfig(algo="coderl", leave_one_out=True)
+    with pytest.raises(ValueError, match="unknown field"):
+        RLConfig.from_dict({"step": 3})
+
+
+def test_algo_flag_sets_the_rl_algorithm():
+    assert DemoConfig(algo="coderl").rl.algo == "coderl"
+    assert DemoConfig.quick(algo="coderl").rl.algo == "coderl"
