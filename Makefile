@@ -10,11 +10,10 @@ BIN := $(VENV)/bin
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
 
 $(VENV)/.installed-base: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q $(TORCH_SPEC)
-	$(BIN)/pip install -q -e '.[train,data]'
+	$(BIN)/pip install -q -e '.[train]'
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed-base

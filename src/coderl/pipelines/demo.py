@@ -64,7 +64,7 @@ class DemoConfig:
     sft_rounds: int = 2
     """Independent draws of the SFT data over the train split (more examples of the same mixture)."""
     model: ModelShape = field(default_factory=ModelShape)
-    sft: SFTConfig = field(default_factory=lambda: SFTConfig(lr=5e-3, batch_size=64, epochs=5.0))
+    sft: SFTConfig = field(default_factory=lambda: SFTConfig(lr=5e-3, batch_size=64, epochs=5.0, min_lr_ratio=0.0))
     critic: CriticSettings = field(default_factory=CriticSettings)
     rl: RLConfig = field(default_factory=lambda: RLConfig(algo="grpo", steps=70, problems_per_step=16,
                                                           samples_per_problem=4, lr=1.5e-4, sft_weight=0.5,

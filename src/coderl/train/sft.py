@@ -32,7 +32,9 @@ class SFTConfig:
     time_budget_s: float | None = None
     """Stop after this many seconds (the demo's control arm matches RL's wall time this way)."""
     warmup_steps: int = 20
-    """Linear warm-up steps, then cosine decay to 10% of ``lr`` over the planned steps."""
+    """Linear warm-up steps, then cosine decay to ``min_lr_ratio * lr`` over the planned steps."""
+    min_lr_ratio: float = 0.1
+    """Where the cosine decay ends, as a fraction of ``lr``."""
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     seed: int = 0
@@ -60,7 +62,8 @@ def lr_at(step: int, total: int, cfg: SFTConfig) -> float:
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     frac = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
-    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+    lo = cfg.min_lr_ratio
+    return cfg.lr * (lo + (1 - lo) * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
 def train_sft(model, tokenizer, pairs: Sequence[tuple[str, str]], cfg: SFTConfig,
