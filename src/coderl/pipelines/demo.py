@@ -35,7 +35,7 @@ class ModelShape:
 class CriticSettings:
     """How the critic's training data is made and how long it trains."""
 
-    problems: int = 300
+    problems: int = 200
     """Train-split problems whose sampled programs (labelled by the executor) train the critic."""
     samples_per_problem: int = 4
     epochs: int = 2
@@ -53,7 +53,7 @@ class DemoConfig:
     algo: str = "grpo"
     """RL algorithm: "grpo" (group baseline; the default, see docs/BENCHMARKS.md for why) or "coderl" (greedy
     baseline, critic-weighted tokens)."""
-    eval_tasks: int = 200
+    eval_tasks: int = 160
     """Held-out test-split tasks used for every evaluation."""
     eval_samples: int = 10
     """Samples per task at temperature 1 for pass@1 / pass@5."""
@@ -66,10 +66,10 @@ class DemoConfig:
     model: ModelShape = field(default_factory=ModelShape)
     sft: SFTConfig = field(default_factory=lambda: SFTConfig(lr=5e-3, batch_size=64, epochs=5.0, min_lr_ratio=0.0))
     critic: CriticSettings = field(default_factory=CriticSettings)
-    rl: RLConfig = field(default_factory=lambda: RLConfig(algo="grpo", steps=70, problems_per_step=16,
+    rl: RLConfig = field(default_factory=lambda: RLConfig(algo="grpo", steps=60, problems_per_step=16,
                                                           samples_per_problem=4, lr=1.5e-4, sft_weight=0.5,
                                                           max_new_tokens=48, checkpoint_every=10,
-                                                          time_budget_s=45.0))
+                                                          time_budget_s=40.0))
     workers: int | None = None
     """Executor workers (default: number of cores)."""
 
