@@ -5,6 +5,9 @@ VENV ?= .venv
 # override for a CUDA build, e.g. make demo TORCH_SPEC="torch==2.5.1 --index-url https://download.pytorch.org/whl/cu124"
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
+# Byte-compiling every installed file (transformers has thousands) costs more than compiling the few that are
+# imported, lazily; the version check is a network round trip.
+PIP := $(BIN)/pip install -q --no-compile --disable-pip-version-check
 
 .PHONY: demo test lint bench clean
 
@@ -12,12 +15,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed-base: $(BIN)/python pyproject.toml
-	$(BIN)/pip install -q $(TORCH_SPEC)
-	$(BIN)/pip install -q -e '.[train]'
+	$(PIP) $(TORCH_SPEC)
+	$(PIP) -e '.[train]'
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed-base
-	$(BIN)/pip install -q -e '.[train,data,dev]'
+	$(PIP) -e '.[train,data,dev]'
 	touch $@
 
 demo: $(VENV)/.installed-base
