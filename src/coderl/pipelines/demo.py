@@ -66,9 +66,9 @@ class DemoConfig:
     model: ModelShape = field(default_factory=ModelShape)
     sft: SFTConfig = field(default_factory=lambda: SFTConfig(lr=5e-3, batch_size=64, epochs=5.0, min_lr_ratio=0.0))
     critic: CriticSettings = field(default_factory=CriticSettings)
-    rl: RLConfig = field(default_factory=lambda: RLConfig(algo="grpo", steps=60, problems_per_step=16,
+    rl: RLConfig = field(default_factory=lambda: RLConfig(algo="grpo", steps=80, problems_per_step=16,
                                                           samples_per_problem=4, lr=1.5e-4, sft_weight=0.5,
-                                                          max_new_tokens=48, checkpoint_every=10,
+                                                          sft_batch=16, max_new_tokens=48, checkpoint_every=10,
                                                           time_budget_s=40.0))
     workers: int | None = None
     """Executor workers (default: number of cores)."""
