@@ -33,7 +33,8 @@ from torch import nn
 if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-OUTCOME_CLASSES = ("compile_error", "runtime_error", "failed_test", "passed")
+from coderl.rl.rewards import OUTCOME_CLASSES  # one class order for rewards and critic labels
+
 BINARY_CLASSES = ("not_passed", "passed")
 CRITIC_FILE = "critic.json"
 WEIGHTS_FILE = "critic.safetensors"

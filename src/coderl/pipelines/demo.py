@@ -242,9 +242,8 @@ def run_demo(cfg: DemoConfig, out_dir: str | Path, progress: bool = True, resume
 
 def _train_demo_critic(model, tokenizer, tasks, ex, cfg: DemoConfig, progress: bool):
     """Programs sampled from the SFT model on train tasks, labelled by the executor, plus the references."""
-    from coderl.models.critic import Critic, evaluate_critic, train_critic
+    from coderl.models.critic import Critic, evaluate_critic, outcome_label, train_critic
     from coderl.models.generate import SamplingConfig, generate
-    from coderl.rl.rewards import class_index
     from coderl.tasks.prompt import format_prompt
 
     rng = random.Random(cfg.seed + 17)
@@ -254,8 +253,8 @@ def _train_demo_critic(model, tokenizer, tasks, ex, cfg: DemoConfig, progress: b
                     SamplingConfig(max_new_tokens=cfg.rl.max_new_tokens, temperature=1.0, seed=cfg.seed + 3))
     items = [(pr, p, c.text) for pr, p, cs in zip(prompts, chosen, outs, strict=True) for c in cs]
     results = ex.run([{"id": str(i), "program": p.program(t), "tests": p.tests} for i, (_, p, t) in enumerate(items)])
-    data = [(pr, t, class_index(r.outcome)) for (pr, _, t), r in zip(items, results, strict=True)]
-    data += [(pr, p.solutions[0], class_index("passed")) for pr, p in zip(prompts, chosen, strict=True)]
+    data = [(pr, t, outcome_label(r.outcome)) for (pr, _, t), r in zip(items, results, strict=True)]
+    data += [(pr, p.solutions[0], outcome_label("passed")) for pr, p in zip(prompts, chosen, strict=True)]
     rng.shuffle(data)
     n_hold = int(len(data) * cfg.critic.holdout)
     held, train = data[:n_hold], data[n_hold:]
