@@ -9,8 +9,7 @@ attribute ``coderl.models.generate`` is that submodule.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from coderl.utils.lazy import lazy_exports
 
 _EXPORTS = {
     "train_bpe": "tokenizer",
@@ -48,14 +47,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'coderl.models' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"coderl.models.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports("coderl.models", _EXPORTS, globals())

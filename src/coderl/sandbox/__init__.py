@@ -34,8 +34,16 @@ asserts; wall-clock time consumed by blocking kernel calls is bounded by the dea
 Without root or user namespaces most of the above degrades to rlimits + seccomp + deadlines.
 """
 
-from coderl.sandbox.executor import Executor, SandboxError
-from coderl.sandbox.schema import OUTCOMES, Request, RequestError, Result, parse_request, read_requests
+from coderl.utils.lazy import lazy_exports
+
+# Resolved on first use: the fork server (``python -m coderl.sandbox.server``) imports this package too, and
+# the executor's imports (logging, threading, subprocess) would otherwise sit in every server and register
+# after-fork handlers that each sandboxed child pays for.
+_EXPORTS = {"Executor": "executor", "SandboxError": "executor", "OUTCOMES": "schema", "Request": "schema",
+            "RequestError": "schema", "Result": "schema", "parse_request": "schema", "read_requests": "schema"}
 
 __all__ = ["Executor", "SandboxError", "Request", "RequestError", "Result", "OUTCOMES", "parse_request",
            "read_requests"]
+
+
+__getattr__, __dir__ = lazy_exports("coderl.sandbox", _EXPORTS, globals())

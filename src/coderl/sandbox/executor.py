@@ -60,12 +60,19 @@ class _Worker:
         self._buf = b""
 
     def start(self) -> None:
+        self.spawn()
+        self.wait_ready()
+
+    def spawn(self) -> None:
+        """Start the server process without waiting for it (servers of a pool start side by side)."""
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "coderl.sandbox.server", json.dumps(self.cfg)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             env=_server_env(), close_fds=True, start_new_session=True, cwd="/",
         )
         self._buf = b""
+
+    def wait_ready(self) -> None:
         hello = self._recv(60.0)
         if hello is None or not hello.get("ready"):
             self.stop()
@@ -182,7 +189,9 @@ class Executor:
         pool = [_Worker(i, self._cfg) for i in range(self.workers)]
         try:
             for w in pool:
-                w.start()
+                w.spawn()
+            for w in pool:
+                w.wait_ready()
         except BaseException:
             for w in pool:
                 w.stop()

@@ -390,14 +390,35 @@ def run_call(job: dict, report: Reporter) -> None:
         report("value", i, payload=literal.encode("utf-8", "surrogatepass"))
 
 
-def fresh_std_streams() -> None:
-    """New sys.std* objects on fds 0-2: the inherited ones may hold the server's buffered bytes."""
-    sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8",
-                                 errors="replace")
-    sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8",
-                                  errors="replace")
-    sys.stderr = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)), encoding="utf-8",
-                                  errors="replace", line_buffering=True)
+_prepared_streams: tuple | None = None
+_server_streams: tuple = ()
+
+
+def _std_streams() -> tuple:
+    return (io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8", errors="replace"),
+            io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8", errors="replace"),
+            io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)), encoding="utf-8", errors="replace",
+                             line_buffering=True))
+
+
+def prepare_std_streams() -> None:
+    """Build one set of std* objects in the fork server, never written there, for children to take over: they
+    wrap descriptor numbers, which each child re-points at its own files before using them."""
+    global _prepared_streams, _server_streams
+    _prepared_streams = _std_streams()
+    # Held so that a child replacing sys.std* never frees (and so never writes to) the server's objects.
+    _server_streams = (sys.stdin, sys.stdout, sys.stderr, sys.__stdin__, sys.__stdout__, sys.__stderr__)
+
+
+def fresh_std_streams(prepared: bool = False) -> None:
+    """New sys.std* objects on fds 0-2: the inherited ones may hold the server's buffered bytes. With
+    ``prepared``, the set made by :func:`prepare_std_streams` (empty buffers) is used once."""
+    global _prepared_streams
+    if prepared and _prepared_streams is not None:
+        streams, _prepared_streams = _prepared_streams, None
+    else:
+        streams = _std_streams()
+    sys.stdin, sys.stdout, sys.stderr = streams
     sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
 
 

@@ -17,6 +17,7 @@ import signal
 import stat
 import sys
 import time
+import types
 from typing import Any
 
 from coderl.sandbox import harness, isolation, seccomp
@@ -24,8 +25,10 @@ from coderl.sandbox import harness, isolation, seccomp
 PRELOAD = (
     "numpy", "math", "cmath", "collections", "itertools", "functools", "heapq", "bisect", "re", "string",
     "random", "fractions", "decimal", "statistics", "typing", "datetime", "copy", "operator", "json",
-    "array", "queue", "dataclasses", "enum", "hashlib", "textwrap", "unicodedata", "threading",
+    "array", "dataclasses", "enum", "hashlib", "textwrap", "unicodedata",
 )
+# Not preloaded: threading (and queue, which imports it) registers an after-fork handler that costs every child
+# ~130 copied pages; the few programs that use them import them in a millisecond or two.
 
 CHILD_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
              "PYTHONIOENCODING": "utf-8", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
@@ -43,6 +46,7 @@ class Server:
         self.base = cfg["base_dir"]
         self.uid: int | None = None
         self.use_seccomp = False
+        self._seccomp: seccomp.Prepared | None = None
         self.private_fs = False
         self._test_cache: dict[tuple, Any] = {}
 
@@ -87,7 +91,25 @@ class Server:
                 __import__(mod)
             except ImportError:
                 pass
-        seccomp.build_filter(os.getpid())  # warm the ctypes and struct paths before the first fork
+        if self.use_seccomp:
+            self._seccomp = seccomp.Prepared()
+        # What every child needs and the server does not mind, set once here instead of in each child (where
+        # it cost a few hundred microseconds and ~120 copied pages): default signal dispositions (over-long
+        # output then raises OSError(EFBIG) instead of SIGXFSZ), and the scrubbed environment with HOME and
+        # TMPDIR at the run directory, which is the same path for every run.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        rundir = os.path.join(self.base, "run")
+        os.environ.clear()
+        os.environ.update(CHILD_ENV, HOME=rundir, TMPDIR=rundir)
+        harness.prepare_std_streams()
+        # The harness keeps its own references; without the modules in sys.modules a program cannot import the
+        # running harness by name (a speed bump, not a boundary: see docs/execution.md). Done once here rather
+        # than in every child, where deleting the entries cost a few hundred copied pages per run.
+        for name in [m for m in sys.modules if m == "coderl" or m.startswith("coderl.")]:
+            del sys.modules[name]
+        sys.modules["__main__"] = types.ModuleType("__main__")  # this module, with the server, otherwise
         # Objects that exist now are never collected: a child's garbage collector then does not touch (and
         # copy) every page it inherited, which would make each run pay for the whole server heap.
         gc.collect()
@@ -139,25 +161,16 @@ class Server:
             if wfd != 3:
                 os.dup2(wfd, 3)
             os.closerange(4, 1 << 16)
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM, signal.SIGCHLD):
-                signal.signal(sig, signal.SIG_DFL)
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # over-long output raises OSError(EFBIG) instead
             n = max(1, len(job["tests"].get("asserts") or job["tests"].get("inputs") or []))
             cpu = int(job["timeout"] * (n + 2)) + 1
             isolation.setup_child_limits(self.cfg["memory_mb"], cpu, self.cfg["output_mb"], 256,
                                          64 if self.uid is not None else None)
             if self.uid is not None:
                 isolation.drop_privileges(self.uid)
-            os.environ.clear()
-            os.environ.update(CHILD_ENV, HOME=rundir, TMPDIR=rundir)
-            if self.use_seccomp:
-                seccomp.install(os.getpid())
-            harness.fresh_std_streams()
+            if self._seccomp is not None:
+                self._seccomp.install(os.getpid())
+            harness.fresh_std_streams(prepared=True)
             report = harness.Reporter(3, token)
-            # The harness keeps its own references; dropping the modules from sys.modules means a program cannot
-            # reach (and patch) the running harness by name.
-            for name in [m for m in sys.modules if m == "coderl" or m.startswith("coderl.")]:
-                del sys.modules[name]
             if mode == "stdio":
                 harness.run_stdio(job, index, report)
             elif mode == "call":

@@ -805,6 +805,16 @@ def test_patching_the_harness_module_does_not_change_the_tests(executor, after, 
     after.check()
 
 
+def test_the_fork_server_is_not_reachable_as___main__(executor, after):
+    # The server runs as `python -m coderl.sandbox.server`, so its module was sys.modules['__main__'] and held
+    # live references to the harness; a program importing __main__ gets an empty module instead.
+    program = ("import __main__\nh = __main__.harness\nh._OPS['Eq'] = lambda a, b: True\n" + FAKES["always-eq"]
+               + "def f(x):\n    return 0\n")
+    res = run(executor, program, {"type": "assert", "asserts": ["assert f(1) == 5"]})
+    assert res.outcome == "runtime_error" and res.detail == "AttributeError", res
+    after.check()
+
+
 # -- 9. forging through introspection, crashing the judge ---------------------------------------------------
 
 def test_call_tests_cannot_be_forged_with_the_token(executor, after):

@@ -192,15 +192,27 @@ out = {
 """
 
 
+@pytest.mark.parametrize("machine", sorted(ARCHES))
+def test_prepared_filter_equals_the_built_filter_for_every_pid(machine):
+    prepared = seccomp.Prepared(machine)
+    for pid in (1, 2, 7, 65535, 4_194_304):  # 2**22 is the largest pid Linux hands out
+        assert prepared.filter_for(pid) == seccomp.build_filter(pid, machine)
+
+
 @pytest.mark.skipif(not seccomp.supported(), reason=f"no seccomp syscall table for {platform.machine()}")
-def test_installed_filter_in_a_forked_child():
+@pytest.mark.parametrize("installer", ["install", "prepared"])
+def test_installed_filter_in_a_forked_child(installer):
+    prepared = seccomp.Prepared() if installer == "prepared" else None
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: install, probe, report, never return into pytest
         code = 1
         try:
             os.close(r)
-            seccomp.install(os.getpid())
+            if prepared is not None:
+                prepared.install(os.getpid())
+            else:
+                seccomp.install(os.getpid())
             ns: dict = {}
             exec(CHILD_PROBES, ns)
             os.write(w, json.dumps(ns["out"]).encode())
