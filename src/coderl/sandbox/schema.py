@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from coderl.utils.jsonl import iter_jsonl
+
 OUTCOMES = ("passed", "failed_test", "runtime_error", "compile_error")
 TEST_TYPES = ("assert", "stdio", "call")
 CHECKERS = ("default", "apps")
@@ -170,24 +172,16 @@ def read_requests(path: str) -> list[Request]:
     """Parse and validate every line of a requests JSONL file before anything runs."""
     out: list[Request] = []
     seen: dict[str, int] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise RequestError(f"not valid JSON ({e.msg} at column {e.colno})", line=lineno,
-                                   path=path) from None
-            try:
-                req = parse_request(d)
-            except RequestError as e:
-                raise RequestError(e.reason, field=e.field, line=lineno, path=path) from None
-            if req.id in seen:
-                raise RequestError(f"duplicate id {req.id!r} (first on line {seen[req.id]})", field="id",
-                                   line=lineno, path=path)
-            seen[req.id] = lineno
-            out.append(req)
+    for lineno, d in iter_jsonl(path, RequestError):
+        try:
+            req = parse_request(d)
+        except RequestError as e:
+            raise RequestError(e.reason, field=e.field, line=lineno, path=path) from None
+        if req.id in seen:
+            raise RequestError(f"duplicate id {req.id!r} (first on line {seen[req.id]})", field="id",
+                               line=lineno, path=path)
+        seen[req.id] = lineno
+        out.append(req)
     return out
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
@@ -10,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from coderl.sandbox.schema import RequestError, validate_tests
+from coderl.utils.jsonl import iter_jsonl as _iter_jsonl
 
 
 class DataError(RequestError):
@@ -114,34 +114,9 @@ def write_problems(problems: list[Problem], path: str | Path) -> None:
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line number, object)`` for every non-blank line of a JSONL file (``.gz`` is decompressed).
-
-    Every way a line can be unusable (unreadable file, bad UTF-8, bad JSON, not an object) raises a
-    :class:`DataError` naming the file and line, so loaders only have to check fields.
-    """
-    path = str(path)
-    try:
-        f = gzip.open(path, "rt", encoding="utf-8") if path.endswith(".gz") else open(path, encoding="utf-8")
-    except OSError as e:
-        raise DataError(f"cannot read ({e.strerror or e})", path=path) from None
-    lineno = 0
-    with f:
-        try:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    d = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataError(f"not valid JSON ({e.msg} at column {e.colno})", line=lineno,
-                                    path=path) from None
-                if not isinstance(d, dict):
-                    raise DataError(f"expected a JSON object, got {type(d).__name__}", line=lineno, path=path)
-                yield lineno, d
-        except UnicodeDecodeError as e:
-            raise DataError(f"not UTF-8 text ({e.reason})", line=lineno + 1, path=path) from None
-        except (OSError, EOFError) as e:  # a truncated or corrupt .gz
-            raise DataError(f"cannot read ({e})", line=lineno + 1, path=path) from None
+    """Yield ``(line number, object)`` for every non-blank line of a JSONL file (``.gz`` is decompressed);
+    an unusable line raises a :class:`DataError` naming the file and line, so loaders only check fields."""
+    return _iter_jsonl(path, DataError)
 
 
 def read_problems(path: str | Path) -> list[Problem]:
