@@ -232,6 +232,11 @@ def _matches(value: Any, tp: Any) -> bool:
     return True
 
 
+def _wants_float(tp: Any) -> bool:
+    args = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
+    return float in args and int not in args and str not in args
+
+
 def _build(cls: type, data: Any, prefix: str, where: str, defaults: Any = None) -> Any:
     """``cls`` from a partial mapping; fields it leaves out keep ``defaults``' values (the enclosing config's
     defaults, e.g. RecipeConfig's own RL settings), unknown keys and wrong types are errors naming the field."""
@@ -250,10 +255,9 @@ def _build(cls: type, data: Any, prefix: str, where: str, defaults: Any = None) 
         if dataclasses.is_dataclass(tp):
             kw[key] = _build(tp, value, name + ".", where, getattr(defaults, key))
             continue
-        if isinstance(value, str) and _matches(1.0, tp) and not _matches("", tp) and _looks_numeric(value):
-            value = float(value)  # YAML 1.1 reads "1e-5" (no dot) as a string
-        if isinstance(value, int) and not isinstance(value, bool) and _matches(1.0, tp) and not _matches(1, tp):
-            value = float(value)
+        if _wants_float(tp) and (isinstance(value, int) and not isinstance(value, bool)
+                                 or isinstance(value, str) and _looks_numeric(value)):
+            value = float(value)  # 3 -> 3.0; and YAML 1.1 reads "1e-5" (no dot) as a string
         if not _matches(value, tp):
             raise ConfigError(f"{where}: field '{name}' must be {_type_name(tp)}, got {value!r}")
         kw[key] = value
