@@ -160,7 +160,7 @@ def run_sample(cfg: RecipeConfig, out: str | Path | None = None, baseline: str |
     if resume and out.is_file():
         if meta_path.is_file():
             old = json.loads(meta_path.read_text())
-            if {k: v for k, v in old.items() if k != "complete"} != meta:
+            if {k: v for k, v in old.items() if k not in ("complete", "recipe")} != meta:
                 raise StageError(f"cannot resume {out}: it was sampled with other settings ({meta_path}); use the "
                                  "same config or another output file")
         counts = {p: _counts(p) for p in kept}
@@ -199,8 +199,7 @@ def run_sample(cfg: RecipeConfig, out: str | Path | None = None, baseline: str |
         bar.close()
         for f in files.values():
             f.close()
-    meta_path.write_text(json.dumps({**meta, "complete": True}, indent=2) + "\n")
-    save_resolved(cfg, cfg.out_dir / "config.yaml")
+    meta_path.write_text(json.dumps({**meta, "complete": True, "recipe": cfg.to_dict()}, indent=2) + "\n")
     return {"problems": len(problems), "samples_written": n_written, "resumed_after": first * chunk, "out": str(out),
             "baseline": str(base) if base else None}
 
@@ -420,6 +419,17 @@ def line_of(rec: dict[str, Any], verdict: dict[str, Any]) -> int:
     return int(verdict["line"])
 
 
+def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``: a resume refusal then names exactly the settings that changed."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
 def same_tokenizer(tok, model_path: str) -> bool:
     """Whether ``tok`` has the same vocabulary as the tokenizer saved with the actor at ``model_path``."""
     from coderl.models.tokenizer import TokenizerLoadError, load_tokenizer
@@ -467,7 +477,7 @@ def run_sft(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = Fal
         raise StageError(f"no ground-truth solutions in the {cfg.data.train_split!r} split of {cfg.data.dataset!r}: "
                          "nothing to fine-tune on")
     model, tok = load_actor(cfg, for_training=True)
-    config = {"sft": asdict(cfg.sft), "recipe": cfg.to_dict()}
+    config = {"sft": asdict(cfg.sft), **flat(cfg.to_dict(), "recipe.")}
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.sft.lr,
                             weight_decay=cfg.sft.weight_decay)
     start, history = 0, []
@@ -578,7 +588,7 @@ def run_rl(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = Fals
             executor.start()
         history = train_rl(model, tok, problems, executor, cfg.rl, critic=critic, sft_pairs=sft_pairs(cfg, problems),
                            out_dir=out_dir, resume=resume, progress=progress,
-                           extra_config={"recipe": cfg.to_dict()}, offline_rollouts=pool)
+                           extra_config=flat(cfg.to_dict(), "recipe."), offline_rollouts=pool)
     finally:
         if executor is not None:
             executor.close()

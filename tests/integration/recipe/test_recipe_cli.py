@@ -127,6 +127,8 @@ def test_apps_causal_offline_pipeline(tmp_path, models, cli):
     for k in ("reward", "loss_pg", "loss_sft"):
         assert again[2][k] == pytest.approx(history[2][k], rel=1e-4, abs=1e-6)
     assert torch.allclose(logits(final), logits(run / "rl" / "checkpoints" / "step-000003"))
+    code, out = cli("train", "--stage", "rl", "-c", cfg, "--no-progress", "--resume", "rl.lr=0.5")
+    assert code == 2 and "recipe.rl.lr: saved 0.001 vs now 0.5" in out  # never mixes two experiments
 
     # the samples file is also coderl eval's input
     code, out = cli("eval", "--dataset", "apps", "--path", tm.APPS_DIR, "--samples", samples, "--k", "1",
