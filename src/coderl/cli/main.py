@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from coderl.cli import data_cmd, demo_cmd, eval_cmd, exec_cmd
+from coderl.cli import critic_cmd, data_cmd, demo_cmd, eval_cmd, exec_cmd, sample_cmd, train_cmd
 
 app = typer.Typer(
     name="coderl",
@@ -18,6 +18,10 @@ app.command("exec")(exec_cmd.exec_command)
 app.command("demo")(demo_cmd.demo_command)
 app.command("eval")(eval_cmd.eval_command)
 app.add_typer(data_cmd.app, name="data")
+# The CodeRL recipe on real models (coderl.pipelines.stages)
+app.command("sample")(sample_cmd.sample_command)
+app.add_typer(critic_cmd.app, name="critic")
+app.command("train")(train_cmd.train_command)
 
 
 @app.callback(invoke_without_command=True)

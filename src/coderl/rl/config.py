@@ -52,6 +52,12 @@ class RLConfig:
     time_budget_s: float | None = None
     """Stop after this many seconds of training (checkpoints included)."""
     seed: int = 0
+    grad_accum: int = 1
+    """Split each step's programs (and supervised pairs) into this many micro-batches whose gradients add up to the
+    whole batch's before the one optimiser step: the same update in less memory."""
+    precision: str = "fp32"
+    """Autocast dtype of the training forward passes: "fp32" (off), "bf16" (CUDA or CPU), "fp16" (CUDA, with loss
+    scaling). Weights and optimiser state stay float32."""
 
     def __post_init__(self) -> None:
         if self.algo not in ALGOS:
@@ -70,6 +76,10 @@ class RLConfig:
             raise ValueError("RLConfig.critic_floor must be in [0, 1]")
         if self.temperature <= 0:
             raise ValueError("RLConfig.temperature must be > 0 (greedy baselines are taken separately)")
+        if self.grad_accum < 1:
+            raise ValueError("RLConfig.grad_accum must be >= 1 (1 = no accumulation)")
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise ValueError(f"RLConfig.precision must be 'fp32', 'bf16' or 'fp16', got {self.precision!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

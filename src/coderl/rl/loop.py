@@ -21,6 +21,7 @@ import torch
 from coderl.models.critic import outcome_label, program_token_probs
 from coderl.models.generate import Completion, SamplingConfig, generate
 from coderl.models.logprobs import completion_logprobs
+from coderl.models.precision import Precision, chunks
 from coderl.rl.advantages import greedy_baseline_advantages, group_advantages
 from coderl.rl.checkpoint import check_same_config, latest_checkpoint, load_training_state, save_training_state
 from coderl.rl.config import RLConfig
@@ -44,18 +45,22 @@ class Rollout:
     outcome: str = ""
     reward: float = 0.0
     baseline: float = 0.0
+    token_probs: list[float] | None = None  # critic's per-token probability of the outcome (given offline pools)
 
 
 def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor, cfg: RLConfig,
              critic=None, sft_pairs: Sequence[tuple[str, str]] = (), out_dir: str | Path | None = None,
-             resume: bool = False, progress: bool = True, extra_config: dict[str, Any] | None = None) -> list[dict]:
+             resume: bool = False, progress: bool = True, extra_config: dict[str, Any] | None = None,
+             offline_rollouts: Sequence[Rollout] | None = None) -> list[dict]:
     """Fine-tune ``policy`` in place with RL on ``problems``; returns the per-step history.
 
     ``critic`` (coderl.models.critic.Critic, n_classes 4) weights tokens when ``cfg.algo == "coderl"`` and
     ``cfg.use_critic``. ``sft_pairs`` (prompt text, program) feed the supervised term. With ``out_dir``,
     resumable checkpoints and tensorboard scalars go there; ``resume`` continues from the newest checkpoint.
+    ``offline_rollouts`` (mode "offline"): a pool already sampled, executed and critic-scored by earlier stages
+    (outcome, reward, baseline and ``token_probs`` set), used instead of sampling one here.
     """
-    if cfg.algo == "coderl" and cfg.use_critic and critic is None:
+    if cfg.algo == "coderl" and cfg.use_critic and critic is None and offline_rollouts is None:
         raise ValueError("algo='coderl' with use_critic=True needs a trained critic (or set use_critic=False)")
     config = {"rl": cfg.to_dict(), **(extra_config or {})}
     opt = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, weight_decay=0.0)
@@ -69,7 +74,11 @@ def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor,
         start, history = state["step"], state["history"]
     sft_data = encode_pairs(tokenizer, sft_pairs) if sft_pairs and cfg.sft_weight > 0 else []
     writer = _tensorboard(out_dir)
-    pool = _offline_pool(policy, tokenizer, problems, executor, cfg, critic) if cfg.mode == "offline" else None
+    pool = None
+    if cfg.mode == "offline":
+        pool = (_offline_pool(policy, tokenizer, problems, executor, cfg, critic) if offline_rollouts is None
+                else _given_pool(offline_rollouts, cfg))
+    amp = Precision(cfg.precision, next(policy.parameters()).device)  # one per run: fp16's loss scale persists
     t0 = time.monotonic()
     bar = ProgressBar(cfg.steps, "rl", progress)
     bar.update(start)
@@ -90,7 +99,7 @@ def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor,
             rollouts, weights = pool.draw(cfg.problems_per_step * cfg.samples_per_problem, rng)
         adv = advantages(rollouts, cfg)  # 5
         # 6: update
-        loss_pg, loss_sft = update(policy, opt, tokenizer, rollouts, adv, weights, sft_data, cfg, rng)
+        loss_pg, loss_sft = update(policy, opt, tokenizer, rollouts, adv, weights, sft_data, cfg, rng, amp)
         # 7: log
         record = log_step(step + 1, rollouts, adv, loss_pg, loss_sft, time.monotonic() - t_step, writer)
         history.append(record)
@@ -170,32 +179,41 @@ def advantages(rollouts: Sequence[Rollout], cfg: RLConfig) -> torch.Tensor:
 
 def update(policy, opt: torch.optim.Optimizer, tokenizer, rollouts: Sequence[Rollout], adv: torch.Tensor,
            weights: torch.Tensor | None, sft_data: list[tuple[list[int], list[int]]], cfg: RLConfig,
-           rng: random.Random) -> tuple[float, float]:
-    """6. One optimiser step on the policy-gradient loss plus ``sft_weight`` × cross-entropy on supervised pairs."""
+           rng: random.Random, amp: Precision | None = None) -> tuple[float, float]:
+    """6. One optimiser step on the policy-gradient loss plus ``sft_weight`` × cross-entropy on supervised pairs.
+
+    The batch is split into ``cfg.grad_accum`` micro-batches whose gradients add up to the full batch's (each
+    part's loss is scaled by its share of the programs, or of the tokens for ``normalize="token"``)."""
+    amp = amp or Precision(cfg.precision, next(policy.parameters()).device)
     policy.train()
     keep = [i for i in range(len(rollouts)) if adv[i] != 0]  # zero-advantage programs carry no gradient
-    loss = torch.zeros(())
-    loss_pg = 0.0
-    if keep:
-        logp, mask = completion_logprobs(policy, [rollouts[i].prompt_ids for i in keep],
-                                         [rollouts[i].completion_ids for i in keep], tokenizer.pad_token_id)
-        w = None if weights is None else weights[keep, :logp.shape[1]]
-        pg = policy_gradient_loss(logp, mask, adv[keep], w, cfg.normalize) * len(keep) / len(rollouts)
-        loss = loss + pg
-        loss_pg = pg.item()
-    loss_sft = 0.0
+    pad = tokenizer.pad_token_id
+    opt.zero_grad(set_to_none=True)
+    loss_pg = loss_sft = 0.0
+    stepped = False
+    n_tok = sum(len(rollouts[i].completion_ids) for i in keep)
+    for part in chunks(keep, cfg.grad_accum):
+        with amp.autocast():
+            logp, mask = completion_logprobs(policy, [rollouts[i].prompt_ids for i in part],
+                                             [rollouts[i].completion_ids for i in part], pad)
+        w = None if weights is None else weights[part, :logp.shape[1]]
+        share = len(part) / len(keep) if cfg.normalize == "sequence" else mask.sum().item() / max(1, n_tok)
+        pg = policy_gradient_loss(logp, mask, adv[part], w, cfg.normalize) * share * len(keep) / len(rollouts)
+        amp.backward(pg)
+        loss_pg += pg.item()
+        stepped = True
     if sft_data:
         pairs = [sft_data[rng.randrange(len(sft_data))] for _ in range(cfg.sft_batch)]
-        logp_s, mask_s = completion_logprobs(policy, [p for p, _ in pairs], [c for _, c in pairs],
-                                             tokenizer.pad_token_id)
-        s = sft_loss(logp_s, mask_s)
-        loss = loss + cfg.sft_weight * s
-        loss_sft = s.item()
-    if loss.requires_grad:
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip)
-        opt.step()
+        s_tok = sum(len(c) for _, c in pairs)
+        for part in chunks(pairs, cfg.grad_accum):
+            with amp.autocast():
+                logp_s, mask_s = completion_logprobs(policy, [p for p, _ in part], [c for _, c in part], pad)
+            s = sft_loss(logp_s, mask_s) * (mask_s.sum().item() / max(1, s_tok))
+            amp.backward(cfg.sft_weight * s)
+            loss_sft += s.item()
+            stepped = True
+    if stepped:
+        amp.step(opt, policy.parameters(), cfg.grad_clip)
     policy.eval()
     return loss_pg, loss_sft
 
@@ -244,8 +262,33 @@ def _offline_pool(policy, tokenizer, problems: Sequence[Problem], executor: Exec
     return _OfflinePool(rollouts, token_weights(critic, tokenizer, rollouts, cfg))
 
 
+def _given_pool(rollouts: Sequence[Rollout], cfg: RLConfig) -> _OfflinePool:
+    """The paper's pipeline: a pool sampled, executed and critic-scored by earlier stages (coderl sample, exec,
+    critic score); token weights come from each rollout's ``token_probs``."""
+    if not rollouts:
+        raise ValueError("offline RL got an empty pool of scored programs")
+    if cfg.algo == "grpo":
+        raise ValueError("offline mode draws single programs from a fixed pool; use algo='coderl' with it")
+    if cfg.algo != "coderl" or not cfg.use_critic:
+        return _OfflinePool(list(rollouts), None)
+    t = max(1, max(len(r.completion_ids) for r in rollouts))
+    probs, mask = torch.ones((len(rollouts), t)), torch.zeros((len(rollouts), t))
+    for b, r in enumerate(rollouts):
+        if r.token_probs is None or len(r.token_probs) != len(r.completion_ids):
+            raise ValueError(f"program {b} of {r.problem.task_id} has no critic weight per token; score the pool "
+                             "with the critic first (coderl critic score) or set rl.use_critic=false")
+        probs[b, : len(r.token_probs)] = torch.tensor(r.token_probs, dtype=torch.float32)
+        mask[b, : len(r.completion_ids)] = 1.0
+    return _OfflinePool(list(rollouts), critic_weights(probs, mask, cfg.critic_floor))
+
+
 def _load_weights(policy, ckpt: Path) -> None:
     from safetensors.torch import load_file
+
+    from coderl.models.lora import load_adapter_weights
+
+    if load_adapter_weights(policy, ckpt):  # a LoRA run's checkpoint holds the adapters only
+        return
 
     files = sorted(ckpt.glob("*.safetensors"))
     state: dict[str, torch.Tensor] = {}

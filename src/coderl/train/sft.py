@@ -38,10 +38,18 @@ class SFTConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     seed: int = 0
+    grad_accum: int = 1
+    """Split each batch into this many micro-batches whose gradients add up before the step (less memory)."""
+    precision: str = "fp32"
+    """Autocast dtype of the forward passes: "fp32" (off), "bf16" (CUDA or CPU), "fp16" (CUDA, loss scaling)."""
 
     def __post_init__(self) -> None:
         if self.lr <= 0 or self.batch_size < 1:
             raise ValueError("SFTConfig: lr must be > 0 and batch_size >= 1")
+        if self.grad_accum < 1 or self.grad_accum > self.batch_size:
+            raise ValueError("SFTConfig.grad_accum must be between 1 and batch_size")
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise ValueError(f"SFTConfig.precision must be 'fp32', 'bf16' or 'fp16', got {self.precision!r}")
         if self.epochs <= 0 and self.time_budget_s is None:
             raise ValueError("SFTConfig: set epochs > 0 or a time_budget_s, otherwise nothing would train")
 
@@ -68,8 +76,14 @@ def lr_at(step: int, total: int, cfg: SFTConfig) -> float:
 
 def train_sft(model, tokenizer, pairs: Sequence[tuple[str, str]], cfg: SFTConfig,
               optimizer: torch.optim.Optimizer | None = None, progress: bool = True,
-              on_step: Callable[[int, float], None] | None = None) -> dict:
-    """Fine-tune ``model`` in place on (prompt, program) pairs. Returns {"steps", "loss", "seconds"}."""
+              on_step: Callable[[int, float], None] | None = None, start_step: int = 0) -> dict:
+    """Fine-tune ``model`` in place on (prompt, program) pairs. Returns {"steps", "loss", "seconds"}.
+
+    ``start_step`` resumes a run (weights and ``optimizer`` restored by the caller): the first ``start_step``
+    batches are drawn but not trained on, so data order and learning rates continue as if never interrupted."""
+    from coderl.models.precision import Precision, chunks
+
+    amp = Precision(cfg.precision, next(model.parameters()).device)
     data = encode_pairs(tokenizer, pairs)
     rng = random.Random(cfg.seed)
     steps_per_epoch = max(1, math.ceil(len(data) / cfg.batch_size))
@@ -83,6 +97,8 @@ def train_sft(model, tokenizer, pairs: Sequence[tuple[str, str]], cfg: SFTConfig
     order: list[int] = []
     step = 0
     bar = ProgressBar(total if total < 10**9 else None, "sft", progress)
+    if start_step:
+        bar.update(min(start_step, total))
     while step < total:
         if cfg.time_budget_s is not None and time.monotonic() - t0 >= cfg.time_budget_s:
             break
@@ -91,17 +107,24 @@ def train_sft(model, tokenizer, pairs: Sequence[tuple[str, str]], cfg: SFTConfig
             rng.shuffle(perm)
             order += perm
         idx, order = order[:cfg.batch_size], order[cfg.batch_size:]
+        if step < start_step:
+            step += 1
+            continue
         batch = [data[i] for i in idx]
         for g in opt.param_groups:
             g["lr"] = lr_at(step, total if total < 10**9 else 1000, cfg)
-        logp, mask = completion_logprobs(model, [b[0] for b in batch], [b[1] for b in batch],
-                                         tokenizer.pad_token_id)
-        loss = sft_loss(logp, mask)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        losses.append(loss.item())
+        n_tok = sum(len(b[1]) for b in batch)
+        loss_value = 0.0
+        for part in chunks(batch, cfg.grad_accum):  # token-weighted shares: the sum is the whole batch's loss
+            with amp.autocast():
+                logp, mask = completion_logprobs(model, [b[0] for b in part], [b[1] for b in part],
+                                                 tokenizer.pad_token_id)
+            loss = sft_loss(logp, mask) * (mask.sum().item() / max(1, n_tok))
+            amp.backward(loss)
+            loss_value += loss.item()
+        amp.step(opt, model.parameters(), cfg.grad_clip)
+        losses.append(loss_value)
         step += 1
         if on_step is not None:
             on_step(step, losses[-1])

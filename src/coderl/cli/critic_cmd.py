@@ -1,0 +1,56 @@
+"""``coderl critic train`` / ``coderl critic score``: the CodeRL critic on executed samples."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from coderl.cli._recipe import CONFIG_HELP, OVERRIDES_HELP
+
+app = typer.Typer(help="Train the critic on executed samples, or score samples with it.", no_args_is_help=True)
+
+
+@app.command("train")
+def train_command(
+    overrides: list[str] = typer.Argument(None, help=OVERRIDES_HELP),
+    config: str = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+    samples: str = typer.Option(None, "--samples", "-s", help="Samples JSONL (default: OUT/samples.jsonl)."),
+    verdicts: str = typer.Option(None, "--verdicts", help="Their verdicts: the exec stage's SAMPLES.verdicts.jsonl "
+                                 "(default) or `coderl eval`'s verdicts.jsonl."),
+    output: str = typer.Option(None, "--output", "-o", help="Critic directory (default: OUT/critic)."),
+    out: str = typer.Option(None, "--out", help="Run directory (the config's `out`)."),
+    resume: bool = typer.Option(False, "--resume", help="Keep a critic already trained in the output directory."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
+) -> None:
+    """Train the critic to predict each program's execution outcome."""
+    from coderl.cli import _recipe
+    from coderl.pipelines.stages import run_critic_train
+
+    cfg = _recipe.load(config, overrides, out)
+    with _recipe.errors():
+        res = run_critic_train(cfg, samples, verdicts, output, resume=resume, progress=progress, log=_recipe.log)
+    typer.echo(json.dumps({k: res[k] for k in ("steps", "epochs", "examples", "loss", "class_counts")}))
+
+
+@app.command("score")
+def score_command(
+    overrides: list[str] = typer.Argument(None, help=OVERRIDES_HELP),
+    config: str = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+    critic: str = typer.Option(None, "--critic", help="Critic directory (default: OUT/critic)."),
+    samples: str = typer.Option(None, "--samples", "-s", help="Samples JSONL (default: OUT/samples.jsonl)."),
+    verdicts: str = typer.Option(None, "--verdicts", help="Their verdicts (default: SAMPLES.verdicts.jsonl)."),
+    output: str = typer.Option(None, "--output", "-o", help="Scores JSONL (default: OUT/scored.jsonl)."),
+    out: str = typer.Option(None, "--out", help="Run directory (the config's `out`)."),
+    resume: bool = typer.Option(False, "--resume", help="Keep the samples already scored in the output file."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
+) -> None:
+    """Score executed samples: class probabilities and per-token weights for offline RL."""
+    from coderl.cli import _recipe
+    from coderl.pipelines.stages import run_critic_score
+
+    cfg = _recipe.load(config, overrides, out)
+    with _recipe.errors():
+        res = run_critic_score(cfg, critic, samples, verdicts, output, resume=resume, progress=progress,
+                               log=_recipe.log)
+    typer.echo(json.dumps(res))

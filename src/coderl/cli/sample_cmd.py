@@ -1,0 +1,31 @@
+"""``coderl sample``: programs for the problems of a split, n per problem, into a samples JSONL file."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from coderl.cli._recipe import CONFIG_HELP, OVERRIDES_HELP
+
+
+def sample_command(
+    overrides: list[str] = typer.Argument(None, help=OVERRIDES_HELP),
+    config: str = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+    output: str = typer.Option(None, "--output", "-o", help="Samples JSONL (default: OUT/samples.jsonl)."),
+    baseline: str = typer.Option(None, "--baseline", help="Greedy baselines JSONL (default: OUT/baseline.jsonl; "
+                                 "none with sampling.greedy_baseline=false)."),
+    model: str = typer.Option(None, "--model", help="Model directory to sample from (default: model.path)."),
+    split: str = typer.Option(None, "--split", help="Data split (default: data.train_split)."),
+    out: str = typer.Option(None, "--out", help="Run directory (the config's `out`)."),
+    resume: bool = typer.Option(False, "--resume", help="Keep the problems already complete in the output file."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
+) -> None:
+    """Sample sampling.n programs per problem (plus one greedy baseline each) with the actor."""
+    from coderl.cli import _recipe
+    from coderl.pipelines.stages import run_sample
+
+    cfg = _recipe.load(config, overrides, out)
+    with _recipe.errors():
+        res = run_sample(cfg, output, baseline, split, model, resume=resume, progress=progress, log=_recipe.log)
+    typer.echo(json.dumps(res))

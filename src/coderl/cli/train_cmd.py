@@ -1,0 +1,51 @@
+"""``coderl train --stage sft|rl``: fine-tune the actor from a recipe config.
+
+``--stage rl`` runs whatever the RL mode needs that is not there yet (offline: sample, exec, critic train and
+score; online coderl: sample, exec, critic train), then RL. Stages are looked up in :data:`STAGES`, so a new one
+is one function and one entry.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
+from coderl.cli._recipe import CONFIG_HELP, OVERRIDES_HELP
+
+
+def _sft(cfg: Any, resume: bool, progress: bool, log: Callable[[str], None]) -> dict[str, Any]:
+    from coderl.pipelines.stages import run_sft
+
+    return run_sft(cfg, resume=resume, progress=progress, log=log)
+
+
+def _rl(cfg: Any, resume: bool, progress: bool, log: Callable[[str], None]) -> dict[str, Any]:
+    from coderl.pipelines.stages import run_chain
+
+    return run_chain(cfg, resume=resume, progress=progress, log=log)["rl"]
+
+
+STAGES: dict[str, Callable[[Any, bool, bool, Callable[[str], None]], dict[str, Any]]] = {"sft": _sft, "rl": _rl}
+
+
+def train_command(
+    overrides: list[str] = typer.Argument(None, help=OVERRIDES_HELP),
+    stage: str = typer.Option(..., "--stage", help="Which training stage: " + ", ".join(STAGES) + "."),
+    config: str = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+    out: str = typer.Option(None, "--out", help="Run directory (the config's `out`)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the stage's last checkpoint."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars on stderr."),
+) -> None:
+    """Fine-tune the actor: SFT on ground truth, or RL from execution feedback (offline or online)."""
+    from coderl.cli import _recipe
+
+    if stage not in STAGES:
+        typer.echo(f"error: --stage must be one of {', '.join(STAGES)}, got {stage!r}", err=True)
+        raise typer.Exit(2)
+    cfg = _recipe.load(config, overrides, out)
+    with _recipe.errors():
+        res = STAGES[stage](cfg, resume, progress, _recipe.log)
+    typer.echo(json.dumps(res, default=str))

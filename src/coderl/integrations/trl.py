@@ -1,0 +1,114 @@
+"""A TRL-compatible reward function backed by coderl's sandboxed executor.
+
+TRL's ``GRPOTrainer(reward_funcs=[...])`` calls each plain-function reward as
+``reward_func(prompts=[...], completions=[...], completion_ids=[...], trainer_state=..., **columns)``, where
+``columns`` are the dataset's other columns with one value per completion (a prompt's row repeated for each of
+its generations), and expects one float (or None) per completion. Completions are strings, or lists of chat
+messages for conversational datasets. :class:`ExecutionReward` runs each completion against its problem's hidden
+tests and returns CodeRL's return for the outcome (-1 compile error, -0.6 runtime error, -0.3 failed test,
++1 passed) or any other table. trl itself is not needed to use or test it::
+
+    from coderl.integrations.trl import ExecutionReward, dataset_rows
+    from coderl.tasks import load_problems
+
+    problems = load_problems("mbpp", "mbpp.jsonl", "train")
+    reward = ExecutionReward(problems)
+    train_dataset = datasets.Dataset.from_list(dataset_rows(problems))      # columns: prompt, task_id
+    trainer = GRPOTrainer(model=..., reward_funcs=[reward], train_dataset=train_dataset, args=GRPOConfig(...))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from coderl.rl.rewards import CODERL_RETURNS
+from coderl.tasks.problem import Problem
+
+
+def dataset_rows(problems: Sequence[Problem]) -> list[dict[str, str]]:
+    """``{"prompt", "task_id"}`` rows (coderl's prompt format) for a TRL dataset whose rewards come from here."""
+    from coderl.tasks.prompt import format_prompt
+
+    return [{"prompt": format_prompt(p), "task_id": p.task_id} for p in problems]
+
+
+def _text(completion: Any) -> str:
+    """A completion as text: a string, or the content of the last message of a conversational completion."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, Sequence) and completion and isinstance(completion[-1], Mapping):
+        content = completion[-1].get("content", "")
+        if isinstance(content, list):  # multimodal-style content parts
+            return "".join(part.get("text", "") for part in content if isinstance(part, Mapping))
+        return str(content)
+    raise TypeError(f"a completion must be a string or a list of chat messages, not {type(completion).__name__}")
+
+
+class ExecutionReward:
+    """Reward function for TRL trainers: execution outcome -> return, per completion.
+
+    ``problems`` are the problems the dataset's ``id_column`` (default ``task_id``) refers to. ``extract`` passes
+    each completion through :func:`coderl.tasks.extract.extract_code` first (Markdown fences, prose around the
+    code), which chat models need. ``executor``: a started :class:`coderl.sandbox.Executor` to share; by default
+    one is created on first use (``workers``, ``timeout``, ``checker``) and closed by :meth:`close`.
+    """
+
+    def __init__(self, problems: Sequence[Problem], returns: Mapping[str, float] = CODERL_RETURNS,
+                 extract: bool = True, id_column: str = "task_id", executor: Any = None,
+                 workers: int | None = None, timeout: float = 4.0, checker: str = "default") -> None:
+        self.problems = {p.task_id: p for p in problems}
+        self.returns = dict(returns)
+        self.extract, self.id_column = extract, id_column
+        self._executor, self._own = executor, executor is None
+        self._settings = {"workers": workers, "timeout": timeout, "checker": checker}
+        self.__name__ = "coderl_execution_reward"  # TRL logs each reward under its function's __name__
+
+    def program(self, task_id: str, completion: Any) -> str:
+        """The program run for ``completion`` of problem ``task_id``."""
+        from coderl.tasks.extract import extract_code
+
+        p = self.problems.get(task_id)
+        if p is None:
+            raise KeyError(f"unknown task id {task_id!r}: not among the {len(self.problems)} problems given to "
+                           "ExecutionReward")
+        text = _text(completion)
+        if self.extract:
+            text = extract_code(text, completion=p.completion_style, prompt=p.prompt, entry_point=p.entry_point)
+        return p.program(text)
+
+    def __call__(self, prompts: Sequence[Any] | None = None, completions: Sequence[Any] = (), **kwargs: Any
+                 ) -> list[float]:
+        ids = kwargs.get(self.id_column)
+        if ids is None:
+            raise ValueError(f"the reward needs the dataset column {self.id_column!r} (one problem id per row); got "
+                             f"columns {sorted(kwargs)}")
+        if len(ids) != len(completions):
+            raise ValueError(f"{len(completions)} completions but {len(ids)} values of {self.id_column!r}")
+        reqs = []
+        for i, (tid, c) in enumerate(zip(ids, completions, strict=True)):
+            p = self.problems.get(str(tid))
+            reqs.append({"id": str(i), "program": self.program(str(tid), c),
+                         "tests": p.tests if p is not None else {}})
+        results = self._ex().run(reqs)
+        return [float(self.returns[r.outcome]) for r in results]
+
+    def _ex(self) -> Any:
+        if self._executor is None:
+            from coderl.sandbox import Executor
+
+            self._executor = Executor(**self._settings)
+            self._executor.start()
+        return self._executor
+
+    def close(self) -> None:
+        """Stop the executor this reward started (a shared one is left to its owner)."""
+        if self._own and self._executor is not None:
+            self._executor.close()
+            self._executor = None
+
+    def __enter__(self) -> ExecutionReward:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

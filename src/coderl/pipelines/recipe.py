@@ -1,0 +1,353 @@
+"""The CodeRL recipe on real models and benchmarks: one configuration, one section per concern.
+
+A recipe config is a YAML file (see ``configs/apps_codet5.yaml``, ``configs/mbpp_causal.yaml``) with the
+sections below; every field is documented once, on its dataclass. ``key=value`` overrides on the command line
+(``sampling.n=4``, ``model.lora.enabled=true``, ``rl.lr=1e-5``) are parsed as YAML values and checked like the
+file: an unknown key or a value of the wrong type is an error naming the field. The resolved configuration is
+written next to every stage's output and into every checkpoint.
+
+Stages (``coderl.pipelines.stages``) and the files they leave in ``out``::
+
+    sft          coderl train --stage sft     out/sft/checkpoints/, out/sft/final/
+    sample       coderl sample                out/samples.jsonl (+ out/baseline.jsonl: greedy programs)
+    exec         (run by the chain; or coderl eval)  out/samples.verdicts.jsonl, out/baseline.verdicts.jsonl
+    critic train coderl critic train          out/critic/
+    critic score coderl critic score          out/scored.jsonl
+    rl           coderl train --stage rl      out/rl/checkpoints/, out/rl/final/, out/rl/history.json
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from coderl.rl.config import RLConfig
+from coderl.train.sft import SFTConfig
+
+
+class ConfigError(ValueError):
+    """A recipe configuration that cannot be used; the message names the file and the field."""
+
+
+@dataclass
+class LoRASettings:
+    """Optional LoRA adapters on the actor for the training stages (needs ``pip install 'coderl[lora]'``)."""
+
+    enabled: bool = False
+    """Train LoRA adapters instead of all weights; the final model is exported with the adapters merged."""
+    r: int = 8
+    """Rank of the adapters."""
+    alpha: int = 16
+    """LoRA scaling numerator (the update is scaled by alpha / r)."""
+    dropout: float = 0.05
+    target_modules: list[str] | None = None
+    """Names of the linear layers to adapt; null = peft's default for the architecture."""
+
+    def __post_init__(self) -> None:
+        if self.r < 1:
+            raise ValueError("model.lora.r must be >= 1")
+
+
+@dataclass
+class ModelSettings:
+    """The actor: which model, on which device, in which precision."""
+
+    path: str = ""
+    """A local model directory (config.json + weights + tokenizer files, as save_pretrained writes) or a hub id."""
+    kind: str = "auto"
+    """"auto" (from config.json), "causal" (AutoModelForCausalLM) or "seq2seq" (AutoModelForSeq2SeqLM, CodeT5)."""
+    dtype: str | None = None
+    """Weights dtype when loading (null = float32). Keep float32 for training; bf16 weights suit sampling only."""
+    device: str = "auto"
+    """"auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:1", ..."""
+    lora: LoRASettings = field(default_factory=LoRASettings)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("auto", "causal", "seq2seq"):
+            raise ValueError(f"model.kind must be 'auto', 'causal' or 'seq2seq', got {self.kind!r}")
+
+
+@dataclass
+class DataSettings:
+    """Which benchmark and which problems."""
+
+    dataset: str = "apps"
+    """"apps", "mbpp", "humaneval" or a problems .jsonl file (coderl data export)."""
+    path: str | None = None
+    """A local copy in the benchmark's own format (APPS: the folder tree; MBPP: mbpp.jsonl); null = the HF hub."""
+    train_split: str = "train"
+    """Split used for sampling, the critic, SFT and RL."""
+    eval_split: str = "test"
+    limit: int | None = None
+    """Use only the first N problems of each split (quick runs)."""
+    solutions_per_problem: int = 1
+    """Ground-truth solutions per problem used as SFT pairs (and as "passed" critic examples)."""
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise ValueError("data.limit must be >= 1 or null")
+        if self.solutions_per_problem < 0:
+            raise ValueError("data.solutions_per_problem must be >= 0")
+
+
+@dataclass
+class SamplingSettings:
+    """How `coderl sample` draws programs (the paper: 20 per training problem; T=0.6 on APPS, 1.2 on MBPP)."""
+
+    n: int = 20
+    """Programs per problem."""
+    temperature: float = 0.6
+    top_p: float = 0.95
+    max_new_tokens: int = 512
+    batch_size: int = 32
+    """Sequences (problems x samples) decoded together."""
+    problems_per_chunk: int = 8
+    """Problems sampled and written together; a resumed run restarts at the first unfinished chunk."""
+    greedy_baseline: bool = True
+    """Also write one greedy program per problem (baseline.jsonl): CodeRL's baseline return r(W^b)."""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n < 1 or self.batch_size < 1 or self.problems_per_chunk < 1 or self.max_new_tokens < 1:
+            raise ValueError("sampling.n, batch_size, problems_per_chunk and max_new_tokens must be >= 1")
+        if self.temperature < 0 or not 0 < self.top_p <= 1:
+            raise ValueError("sampling.temperature must be >= 0 and sampling.top_p in (0, 1]")
+
+
+@dataclass
+class ExecSettings:
+    """The sandboxed executor that labels programs."""
+
+    workers: int | None = None
+    """Sandbox workers (null = number of cores)."""
+    timeout: float = 4.0
+    """Seconds per test (CodeRL: 4)."""
+    checker: str = "default"
+    """stdout comparison: "default" (strict) or "apps" (APPS/CodeRL lenient rules)."""
+    memory_mb: int = 2048
+
+    def __post_init__(self) -> None:
+        if self.checker not in ("default", "apps"):
+            raise ValueError(f"execution.checker must be 'default' or 'apps', got {self.checker!r}")
+        if self.timeout <= 0:
+            raise ValueError("execution.timeout must be > 0")
+
+
+@dataclass
+class CriticSettings:
+    """The critic: what it is built on and how it trains."""
+
+    backbone: str = "actor"
+    """"actor": a head on a copy of the actor's backbone (encoder for seq2seq); otherwise the path of a separate
+    (smaller) model whose backbone is used, e.g. CodeT5-base for a CodeT5-large actor as in the paper. Per-token
+    weights for RL need the critic to share the actor's tokenizer."""
+    n_classes: int = 4
+    """4 (compile error, runtime error, failed test, passed) or 2 (not passed, passed)."""
+    epochs: int = 3
+    lr: float = 2e-5
+    batch_size: int = 16
+    max_length: int | None = None
+    """Longest critic input (prompt + program) in tokens; null = the backbone's limit."""
+    pool: str = "max"
+    """Sequence prediction from the token logits: "max" or "mean" over the program tokens."""
+    token_loss_weight: float = 0.0
+    """Weight of an extra per-token cross-entropy term."""
+    balance_classes: bool = False
+    include_solutions: bool = True
+    """Add the ground-truth solutions as "passed" examples."""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n_classes not in (2, 4):
+            raise ValueError("critic.n_classes must be 2 or 4")
+        if self.pool not in ("max", "mean"):
+            raise ValueError("critic.pool must be 'max' or 'mean'")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("critic.epochs and critic.batch_size must be >= 1")
+
+
+@dataclass
+class RecipeConfig:
+    """The whole recipe. ``out`` holds every stage's files (see the module docstring)."""
+
+    out: str = "runs/recipe"
+    """Run directory."""
+    sft_checkpoint_every: int = 50
+    """`coderl train --stage sft`: save a resumable checkpoint every N steps (and at the end); 0 = only at the end."""
+    model: ModelSettings = field(default_factory=ModelSettings)
+    data: DataSettings = field(default_factory=DataSettings)
+    sampling: SamplingSettings = field(default_factory=SamplingSettings)
+    execution: ExecSettings = field(default_factory=ExecSettings)
+    critic: CriticSettings = field(default_factory=CriticSettings)
+    sft: SFTConfig = field(default_factory=lambda: SFTConfig(lr=2e-5, batch_size=8, epochs=1.0, warmup_steps=10))
+    rl: RLConfig = field(default_factory=lambda: RLConfig(lr=2e-6, steps=100, mode="offline", sft_weight=1.0,
+                                                          sft_batch=8, checkpoint_every=20))
+
+    def __post_init__(self) -> None:
+        if self.rl.mode == "offline" and self.rl.algo == "grpo":
+            raise ValueError("rl: mode 'offline' trains on a fixed pool of single programs; use algo 'coderl' "
+                             "(or mode 'online' for grpo)")
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.out)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+# -- building from dicts, files and overrides ------------------------------------------------------------------
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp)).replace("NoneType", "null")
+
+
+def _matches(value: Any, tp: Any) -> bool:
+    """Whether ``value`` (from YAML) fits the annotation ``tp`` (int, float, str, bool, X | None, list[str])."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if tp is str:
+        return isinstance(value, str)
+    if origin in (list, tuple):
+        (inner, *_) = typing.get_args(tp) or (Any,)
+        return isinstance(value, list | tuple) and all(inner is Any or _matches(v, inner) for v in value)
+    return True
+
+
+def _wants_float(tp: Any) -> bool:
+    args = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
+    return float in args and int not in args and str not in args
+
+
+def _build(cls: type, data: Any, prefix: str, where: str, defaults: Any = None) -> Any:
+    """``cls`` from a partial mapping; fields it leaves out keep ``defaults``' values (the enclosing config's
+    defaults, e.g. RecipeConfig's own RL settings), unknown keys and wrong types are errors naming the field."""
+    section = prefix.rstrip(".") or "config"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: '{section}' must be a mapping of settings, got {type(data).__name__}")
+    defaults = cls() if defaults is None else defaults
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in fields(cls)]
+    kw: dict[str, Any] = {k: getattr(defaults, k) for k in known}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if key not in known:
+            raise ConfigError(f"{where}: unknown field '{name}' (known in '{section}': {', '.join(sorted(known))})")
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            kw[key] = _build(tp, value, name + ".", where, getattr(defaults, key))
+            continue
+        if _wants_float(tp) and (isinstance(value, int) and not isinstance(value, bool)
+                                 or isinstance(value, str) and _looks_numeric(value)):
+            value = float(value)  # 3 -> 3.0; and YAML 1.1 reads "1e-5" (no dot) as a string
+        if not _matches(value, tp):
+            raise ConfigError(f"{where}: field '{name}' must be {_type_name(tp)}, got {value!r}")
+        kw[key] = value
+    try:
+        return cls(**kw)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{where}: {section}: {e}") from None
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"rl.lr=1e-5"`` -> (["rl", "lr"], 1e-05). Values are YAML (numbers, true/false, null, [a, b])."""
+    import yaml
+
+    if "=" not in text:
+        raise ConfigError(f"override {text!r}: expected key=value, e.g. sampling.n=4")
+    key, raw = text.split("=", 1)
+    path = [p for p in key.strip().split(".")]
+    if not all(path):
+        raise ConfigError(f"override {text!r}: empty part in the key {key!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override {text!r}: the value is not valid YAML ({e})") from None
+    return path, value
+
+
+def _looks_numeric(s: str) -> bool:
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return s.strip().lower() not in ("nan", "inf", "-inf", "infinity")
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    data = _deep_merge({}, data)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = data
+        for part in path[:-1]:
+            nxt = node.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"override {text!r}: '{part}' is a value, not a section")
+            node = nxt
+        node[path[-1]] = value
+    return data
+
+
+def recipe_from_dict(data: dict[str, Any], where: str = "config") -> RecipeConfig:
+    """Build and validate; YAML files may leave out any field or section (the defaults above apply)."""
+    return _build(RecipeConfig, data, "", where)
+
+
+def load_recipe(path: str | Path | None, overrides: list[str] = ()) -> RecipeConfig:
+    """A recipe from a YAML file (or only defaults, ``path=None``) plus ``key=value`` overrides."""
+    import yaml
+
+    data: dict[str, Any] = {}
+    where = "command line"
+    if path is not None:
+        where = str(path)
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"{path}: no such config file")
+        try:
+            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML ({e})") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{path}: cannot read ({e})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+    if overrides:
+        data = apply_overrides(data, list(overrides))
+        where = f"{where} + overrides" if path is not None else "overrides"
+    return recipe_from_dict(data, where)
+
+
+def save_resolved(cfg: RecipeConfig, path: str | Path) -> Path:
+    """Write the resolved configuration (YAML) to ``path``; it loads back with :func:`load_recipe`."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_text(cfg.to_yaml(), encoding="utf-8")
+    tmp.replace(p)
+    return p

@@ -1,0 +1,52 @@
+"""Tiny saved models and a CLI runner for the recipe tests (everything offline, built from configs)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transformers") is None:
+    collect_ignore_glob = ["test_*.py"]
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    """Tiny models: one intra-op thread is as fast and does not fight the sandbox workers for the 2 cores."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory) -> dict[str, Path]:
+    import tiny_models as tm
+
+    root = tmp_path_factory.mktemp("models")
+    tok = tm.tokenizer()
+    return {"gpt2": tm.save_gpt2(root / "gpt2", tok), "t5": tm.save_t5(root / "t5", tok)}
+
+
+@pytest.fixture()
+def cli():
+    """``cli(*args) -> (exit code, output)``: the real typer app, in-process."""
+    from typer.testing import CliRunner
+
+    from coderl.cli.main import app
+
+    runner = CliRunner()
+
+    def run(*args: str) -> tuple[int, str]:
+        res = runner.invoke(app, [str(a) for a in args])
+        if res.exception is not None and not isinstance(res.exception, SystemExit):
+            raise res.exception
+        return res.exit_code, res.output
+
+    return run
