@@ -39,39 +39,50 @@ def _setup():
     return tasks, tok, model, cfg, pairs
 
 
-@pytest.mark.slow
-def test_ray_rollouts_reproduce_the_single_process_run(ray_cluster, executor, monkeypatch):
-    from coderl.rl.loop import train_rl
+@pytest.fixture(scope="module")
+def ray_backends(ray_cluster):
+    """One Ray executor actor and one generation worker, shared by this module's tests (actor start-up, which
+    imports torch and transformers in a fresh process, is the slow part)."""
     from coderl.scale.ray_executor import RayExecutor
     from coderl.scale.ray_rollout import RayRollouts, RolloutWorkerConfig
 
+    _, tok, model, _, _ = _setup()
+    with RayExecutor(workers=2, cpus_per_actor=1, timeout=2.0, memory_mb=1024, uid_base=RAY_UID_BASE + 8) as rex, \
+            RayRollouts(model, tok, RolloutWorkerConfig(workers=1, micro_batches=1, threads=1)) as ro:
+        yield rex, ro
+
+
+@pytest.mark.slow
+def test_ray_rollouts_reproduce_the_single_process_run(ray_backends, executor, monkeypatch):
+    import ray
+
+    from coderl.rl.loop import train_rl
+
+    rex, ro = ray_backends
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the workers decode with one thread; identical arithmetic needs the same here
+    torch.set_num_threads(1)  # the worker decodes with one thread; identical arithmetic needs the same here
     try:
         tasks, tok, model, cfg, pairs = _setup()
         init = copy.deepcopy(model)
         local = Recorder(executor)
         hist_local = train_rl(model, tok, tasks, local, cfg, sft_pairs=pairs, progress=False)
 
-        def ray_run(policy, no_sync: bool = False):
-            wcfg = RolloutWorkerConfig(workers=1, micro_batches=1, threads=1)
-            with RayExecutor(workers=2, cpus_per_actor=1, timeout=2.0, memory_mb=1024,
-                             uid_base=RAY_UID_BASE + 8) as rex, RayRollouts(policy, tok, wcfg) as ro:
-                if no_sync:  # negative control: the version moves on, the weights are never pushed
-                    def stale(_policy):
-                        ro.version += 1
-                        import ray
-                        ray.get([w.set_weights.remote(ro._initial, ro.version) for w in ro.workers])
-                        return 0.0, 0.0
-                    ro._initial = {k: v.clone() for k, v in policy.state_dict().items()}
-                    monkeypatch.setattr(ro, "sync", stale)
-                rec = Recorder(rex)
-                hist = train_rl(policy, tok, tasks, rec, cfg, sft_pairs=pairs, progress=False, rollout_backend=ro)
-            return hist, rec
-
         ray_model = copy.deepcopy(init)
-        hist_ray, rec = ray_run(ray_model)
-        stale_hist, stale_rec = ray_run(copy.deepcopy(init), no_sync=True)
+        rec = Recorder(rex)
+        hist_ray = train_rl(ray_model, tok, tasks, rec, cfg, sft_pairs=pairs, progress=False, rollout_backend=ro)
+
+        # negative control: the version moves on but the initial weights stay on the worker
+        frozen = {k: v.clone() for k, v in init.state_dict().items()}
+
+        def stale(_policy):
+            ro.version += 1
+            ray.get([w.set_weights.remote(frozen, ro.version) for w in ro.workers])
+            return 0.0, 0.0
+
+        monkeypatch.setattr(ro, "sync", stale)
+        stale_rec = Recorder(rex)
+        train_rl(copy.deepcopy(init), tok, tasks, stale_rec, cfg, sft_pairs=pairs, progress=False,
+                 rollout_backend=ro)
     finally:
         torch.set_num_threads(threads)
 
@@ -82,19 +93,19 @@ def test_ray_rollouts_reproduce_the_single_process_run(ray_cluster, executor, mo
         assert b["sync_s"] > 0 and b["sync_mb"] > 0 and b["gen_s"] > 0 and b["exec_s"] > 0
     for (k, p), q in zip(model.state_dict().items(), ray_model.state_dict().values(), strict=True):
         assert torch.allclose(p, q, atol=1e-6), k
-    # the check above can fail: without the weight push, later steps sample different programs
+    # the comparison above can fail: without the weight push, later steps sample different programs
     assert stale_rec.calls[0] == local.calls[0]
     assert stale_rec.calls[1:] != local.calls[1:]
 
 
 @pytest.mark.slow
-def test_micro_batches_overlap_execution_with_generation(ray_cluster, executor):
+def test_micro_batches_overlap_execution_with_generation(ray_backends, monkeypatch):
     from coderl.rl.loop import Rollout
-    from coderl.scale.ray_rollout import RayRollouts, RolloutWorkerConfig
 
-    tasks, tok, model, cfg, _ = _setup()
-    with RayRollouts(model, tok, RolloutWorkerConfig(workers=1, micro_batches=3)) as ro:
-        out = ro.rollouts(model, tasks[:6], cfg, seed=1, executor=executor)
+    rex, ro = ray_backends
+    tasks, _, model, cfg, _ = _setup()
+    monkeypatch.setattr(ro.cfg, "micro_batches", 3)
+    out = ro.rollouts(model, tasks[:6], cfg, seed=1, executor=rex)
     assert len(out) == 6 * cfg.samples_per_problem and all(isinstance(r, Rollout) for r in out)
     assert [r.problem.task_id for r in out] == [p.task_id for p in tasks[:6] for _ in range(cfg.samples_per_problem)]
     assert all(r.outcome for r in out)  # every program was executed
