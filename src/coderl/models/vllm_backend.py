@@ -105,9 +105,11 @@ class VLLMGenerator:
     arguments of :func:`sampling_params` (default ``vllm.SamplingParams``).
     """
 
-    def __init__(self, engine: Any, tokenizer, eos_ids: Sequence[int], params_factory: Callable[..., Any] | None = None):
+    def __init__(self, engine: Any, tokenizer, eos_ids: Sequence[int],
+                 params_factory: Callable[..., Any] | None = None):
         if tokenizer.pad_token_id is None:
-            raise ValueError("the tokenizer has no pad token; prepare it with coderl.models.tokenizer.prepare_tokenizer")
+            raise ValueError("the tokenizer has no pad token; prepare it with "
+                             "coderl.models.tokenizer.prepare_tokenizer")
         self.engine, self.tokenizer, self.eos_ids = engine, tokenizer, [int(i) for i in eos_ids]
         self.params_factory = params_factory
 
