@@ -1,12 +1,12 @@
 """Online RL with Ray rollouts and Ray execution against the single-process run, on the demo task family.
 
-One SFT model (the demo's recipe, shortened: a 2-layer GPT-2, 2 SFT epochs); then, for each RL seed, the same
+One SFT model (the demo's recipe: its 0.5M GPT-2 and SFT data, one SFT data round of --sft-epochs epochs); then, for each RL seed, the same
 short grpo run twice from that model: single-process (train_rl with the local Executor) and on a local Ray
 instance (RayRollouts: 1 generation worker, 2 micro-batches overlapped with execution; RayExecutor: 1 actor).
 "Within noise": the difference of the two arms' means is compared with the seed-to-seed spread of the
 single-process arm (its standard deviation over seeds, and the standard error of the difference).
 
-    .venv/bin/python benchmarks/ray_rl.py [--seeds 3] [--steps 10]
+    .venv/bin/python benchmarks/ray_rl.py [--seeds 4] [--steps 10] [--sft-epochs 5]
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ import time
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=4)
     ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--sft-epochs", type=float, default=5.0)
     args = ap.parse_args()
 
     import ray
@@ -44,11 +45,11 @@ def main() -> int:
     torch.set_num_threads(1)
     tasks = generate_tasks("train", None, seed=0)
     tok = train_bpe([format_prompt(p) for p in tasks] + [corpus_text(tasks)], vocab_size=512)
-    model = tiny_gpt2(tok, n_layer=2, n_embd=64, n_head=4, n_positions=128, seed=0)
+    model = tiny_gpt2(tok, n_layer=4, n_embd=96, n_head=4, n_positions=128, seed=0)
     by_id = {p.task_id: p for p in tasks}
     pairs = [(format_prompt(by_id[r.task_id]), r.program) for r in sft_records(tasks, random.Random(0), 0.8, 0.15)]
     t0 = time.perf_counter()
-    train_sft(model, tok, pairs, SFTConfig(lr=5e-3, batch_size=64, epochs=2.0, min_lr_ratio=0.0), progress=False)
+    train_sft(model, tok, pairs, SFTConfig(lr=5e-3, batch_size=64, epochs=args.sft_epochs, min_lr_ratio=0.0), progress=False)
     print(f"SFT: {len(pairs)} pairs, {time.perf_counter() - t0:.0f}s")
     preload = tuple(m for m in PRELOAD if m != "numpy")
 
