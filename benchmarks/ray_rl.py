@@ -1,10 +1,10 @@
 """Online RL with Ray rollouts and Ray execution against the single-process run, on the demo task family.
 
-One SFT model (the demo's recipe: its 0.5M GPT-2 and SFT data, one SFT data round of --sft-epochs epochs); then, for each RL seed, the same
-short grpo run twice from that model: single-process (train_rl with the local Executor) and on a local Ray
-instance (RayRollouts: 1 generation worker, 2 micro-batches overlapped with execution; RayExecutor: 1 actor).
-"Within noise": the difference of the two arms' means is compared with the seed-to-seed spread of the
-single-process arm (its standard deviation over seeds, and the standard error of the difference).
+One SFT model (the demo's recipe: its 0.5M GPT-2 and SFT data, one round of it, --sft-epochs epochs); then, for
+each RL seed, the same short grpo run twice from that model: single-process (train_rl with the local Executor)
+and on a local Ray instance (RayRollouts: 1 generation worker, 2 micro-batches overlapped with execution;
+RayExecutor: 1 actor). "Within noise": the difference of the two arms' means is compared with the seed-to-seed
+spread (the standard deviation over seeds of each arm, and the standard error of the difference).
 
     .venv/bin/python benchmarks/ray_rl.py [--seeds 4] [--steps 10] [--sft-epochs 5]
 """
@@ -49,7 +49,8 @@ def main() -> int:
     by_id = {p.task_id: p for p in tasks}
     pairs = [(format_prompt(by_id[r.task_id]), r.program) for r in sft_records(tasks, random.Random(0), 0.8, 0.15)]
     t0 = time.perf_counter()
-    train_sft(model, tok, pairs, SFTConfig(lr=5e-3, batch_size=64, epochs=args.sft_epochs, min_lr_ratio=0.0), progress=False)
+    sft_cfg = SFTConfig(lr=5e-3, batch_size=64, epochs=args.sft_epochs, min_lr_ratio=0.0)
+    train_sft(model, tok, pairs, sft_cfg, progress=False)
     print(f"SFT: {len(pairs)} pairs, {time.perf_counter() - t0:.0f}s")
     preload = tuple(m for m in PRELOAD if m != "numpy")
 
