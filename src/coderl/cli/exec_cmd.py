@@ -22,12 +22,25 @@ def exec_command(
     cache: Path = typer.Option(None, "--cache", help="Content-hash cache file: repeated programs run once."),
     explain: bool = typer.Option(False, "--explain", help="Print the active protections and exit."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
+    backend: str = typer.Option("local", "--backend", help="local (this machine's cores) or ray (a Ray actor "
+                                "per node; see docs/scaling.md)."),
+    address: str = typer.Option(None, "--address", help="--backend ray: the Ray cluster ('auto', "
+                                "'ray://host:10001'); default: a local Ray instance."),
 ) -> None:
     """Run programs against unit tests in the sandbox and write one verdict per line."""
     from coderl.sandbox import Executor, RequestError, SandboxError, read_requests
 
     if checker not in ("default", "apps"):
         typer.echo(f"error: --checker must be 'default' or 'apps', got {checker!r}", err=True)
+        raise typer.Exit(2)
+    if backend not in ("local", "ray"):
+        typer.echo(f"error: --backend must be 'local' or 'ray', got {backend!r}", err=True)
+        raise typer.Exit(2)
+    if backend == "local" and address is not None:
+        typer.echo("error: --address needs --backend ray", err=True)
+        raise typer.Exit(2)
+    if backend == "ray" and cache is not None:
+        typer.echo("error: --cache works with --backend local only", err=True)
         raise typer.Exit(2)
     reqs = []
     if not explain:
@@ -47,8 +60,18 @@ def exec_command(
             typer.echo(f"error: {requests}: not UTF-8 text ({e.reason})", err=True)
             raise typer.Exit(2) from None
     try:
-        ex = Executor(workers=workers or None, timeout=timeout, memory_mb=memory_mb, output_mb=output_mb,
-                      checker=checker, cache=cache or False)
+        if backend == "ray":
+            try:
+                from coderl.scale.ray_executor import RayExecutor
+
+                ex = RayExecutor(address=address, workers=workers or None, timeout=timeout, memory_mb=memory_mb,
+                                 output_mb=output_mb, checker=checker)
+            except ImportError as e:
+                typer.echo(f"error: --backend ray: {e}", err=True)
+                raise typer.Exit(2) from None
+        else:
+            ex = Executor(workers=workers or None, timeout=timeout, memory_mb=memory_mb, output_mb=output_mb,
+                          checker=checker, cache=cache or False)
     except ValueError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None

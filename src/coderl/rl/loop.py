@@ -51,7 +51,7 @@ class Rollout:
 def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor, cfg: RLConfig,
              critic=None, sft_pairs: Sequence[tuple[str, str]] = (), out_dir: str | Path | None = None,
              resume: bool = False, progress: bool = True, extra_config: dict[str, Any] | None = None,
-             offline_rollouts: Sequence[Rollout] | None = None) -> list[dict]:
+             offline_rollouts: Sequence[Rollout] | None = None, rollout_backend=None) -> list[dict]:
     """Fine-tune ``policy`` in place with RL on ``problems``; returns the per-step history.
 
     ``critic`` (coderl.models.critic.Critic, n_classes 4) weights tokens when ``cfg.algo == "coderl"`` and
@@ -59,6 +59,9 @@ def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor,
     resumable checkpoints and tensorboard scalars go there; ``resume`` continues from the newest checkpoint.
     ``offline_rollouts`` (mode "offline"): a pool already sampled, executed and critic-scored by earlier stages
     (outcome, reward, baseline and ``token_probs`` set), used instead of sampling one here.
+    ``rollout_backend`` (e.g. coderl.scale.ray_rollout.RayRollouts) takes over phases 2-3 of online steps: its
+    ``rollouts(policy, batch, cfg, seed, executor)`` returns executed rollouts and its ``last_stats`` join the
+    step's record; ``executor`` may be any object with ``run(requests)`` (e.g. coderl.scale.RayExecutor).
     """
     if cfg.algo == "coderl" and cfg.use_critic and critic is None and offline_rollouts is None:
         raise ValueError("algo='coderl' with use_critic=True needs a trained critic (or set use_critic=False)")
@@ -90,8 +93,11 @@ def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor,
         # 1-5: a batch of rollouts with outcomes, returns, baselines and token weights
         if pool is None:
             batch = sample_problems(problems, cfg.problems_per_step, rng)  # 1
-            rollouts = rollout(policy, tokenizer, batch, cfg, seed=rng.randrange(2**31))  # 2
-            execute(executor, rollouts)  # 3
+            if rollout_backend is None:
+                rollouts = rollout(policy, tokenizer, batch, cfg, seed=rng.randrange(2**31))  # 2
+                execute(executor, rollouts)  # 3
+            else:  # 2-3 on separate generation workers, execution overlapped with generation
+                rollouts = rollout_backend.rollouts(policy, batch, cfg, rng.randrange(2**31), executor)
             if cfg.algo == "coderl":
                 add_greedy_baselines(policy, tokenizer, batch, executor, rollouts, cfg)
             weights = token_weights(critic, tokenizer, rollouts, cfg)  # 4
@@ -102,6 +108,7 @@ def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor,
         loss_pg, loss_sft = update(policy, opt, tokenizer, rollouts, adv, weights, sft_data, cfg, rng, amp)
         # 7: log
         record = log_step(step + 1, rollouts, adv, loss_pg, loss_sft, time.monotonic() - t_step, writer)
+        record.update(getattr(rollout_backend, "last_stats", None) or {})
         history.append(record)
         bar.update(1, f"reward {record['reward']:+.2f} pass {record['pass_rate']:.2f}")
         # 8: checkpoint
