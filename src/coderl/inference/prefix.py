@@ -121,7 +121,7 @@ def build_seeds(
 # ---------------------------------------------------------------------- the critic call
 def _is_causal(critic: Critic) -> bool:
     """Whether the critic's state at token t ignores tokens after t: probed once (two rows that differ only in
-    their last token must agree at the first position) and cached on the critic."""
+    their last token must have the same backbone states at the first positions) and cached on the critic."""
     cached = getattr(critic, "_coderl_causal", None)
     if cached is not None:
         return bool(cached)
@@ -129,9 +129,12 @@ def _is_causal(critic: Critic) -> bool:
     ids = torch.tensor([[1 % vocab, 2 % vocab, 3 % vocab], [1 % vocab, 2 % vocab, 4 % vocab]], device=critic.device)
     was = critic.training
     critic.eval()
+    kwargs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    if getattr(critic, "_pass_positions", False):
+        kwargs["position_ids"] = torch.arange(3, device=critic.device).expand(2, 3)
     try:
-        with torch.no_grad():
-            out = critic(ids, torch.ones_like(ids))
+        with torch.no_grad():  # the backbone's states, not the head's logits: a head may ignore what differs
+            out = critic.backbone(**kwargs).last_hidden_state
     finally:
         critic.train(was)
     causal = bool(torch.allclose(out[0, :2], out[1, :2], atol=1e-5))
