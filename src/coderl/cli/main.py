@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from coderl.cli import data_cmd, demo_cmd, eval_cmd, exec_cmd
+from coderl.cli import data_cmd, demo_cmd, eval_cmd, exec_cmd, generate_cmd, repair_cmd
 
 app = typer.Typer(
     name="coderl",
@@ -18,6 +18,8 @@ app.command("exec")(exec_cmd.exec_command)
 app.command("demo")(demo_cmd.demo_command)
 app.command("eval")(eval_cmd.eval_command)
 app.add_typer(data_cmd.app, name="data")
+app.command("generate")(generate_cmd.generate_command)
+app.command("train-repair")(repair_cmd.train_repair_command)  # temporary: to be `coderl train --stage repair`
 
 
 @app.callback()
