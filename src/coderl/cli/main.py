@@ -5,7 +5,17 @@ from __future__ import annotations
 
 import typer
 
-from coderl.cli import critic_cmd, data_cmd, demo_cmd, eval_cmd, exec_cmd, sample_cmd, train_cmd
+from coderl.cli import (
+    critic_cmd,
+    data_cmd,
+    demo_cmd,
+    eval_cmd,
+    exec_cmd,
+    generate_cmd,
+    repair_cmd,
+    sample_cmd,
+    train_cmd,
+)
 
 app = typer.Typer(
     name="coderl",
@@ -22,6 +32,9 @@ app.add_typer(data_cmd.app, name="data")
 app.command("sample")(sample_cmd.sample_command)
 app.add_typer(critic_cmd.app, name="critic")
 app.command("train")(train_cmd.train_command)
+# Critic sampling at inference (coderl.inference)
+app.command("generate")(generate_cmd.generate_command)
+app.command("train-repair")(repair_cmd.train_repair_command)
 
 
 @app.callback(invoke_without_command=True)

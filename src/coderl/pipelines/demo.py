@@ -204,6 +204,7 @@ def run_demo(cfg: DemoConfig, out_dir: str | Path, progress: bool = True, resume
         with stage("critic"):
             critic, critic_metrics = _train_demo_critic(model, tokenizer, train_tasks, ex, cfg, progress)
             log(f"critic: held-out accuracy {critic_metrics['accuracy']:.3f} on {critic_metrics['n']} programs")
+            critic.save(out / "critic", tokenizer)  # for critic sampling at inference (coderl generate)
         control = copy.deepcopy(model)
         with stage("rl"):
             history = train_rl(model, tokenizer, train_tasks, ex, cfg.rl,

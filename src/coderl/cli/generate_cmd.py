@@ -1,0 +1,122 @@
+"""``coderl generate``: sample programs for a problem set, plainly or with critic sampling (refine and repair).
+
+Writes one JSONL line per candidate, best first within each problem ({task_id, completion, rank, origin, round,
+example_outcome, critic_pass, parent}), which ``coderl eval --samples`` reads as it is; plus OUT.summary.json.
+Problems are processed in chunks whose candidates are appended as soon as they are done, so an interrupted run
+keeps every finished chunk. Only the problems' example tests are run.
+
+Exit status: 0 done; 2 bad input (problems file, model directory, option values) with a message naming it;
+1 the sandbox itself failed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+
+def load_problem_set(spec: str, seed: int = 0):
+    """A problems JSONL file, or ``family:SPLIT[:N]`` (the embedded task family, e.g. ``family:test:160``)."""
+    if spec.startswith("family:"):
+        from coderl.tasks.family import generate_tasks
+
+        parts = spec.split(":")
+        bad_n = len(parts) == 3 and not parts[2].isdigit()
+        if len(parts) not in (2, 3) or parts[1] not in ("train", "test") or bad_n:
+            raise ValueError(f"--problems {spec!r}: expected family:train or family:test, optionally :N")
+        return generate_tasks(parts[1], int(parts[2]) if len(parts) == 3 else None, seed=seed)
+    from coderl.tasks.problem import read_problems
+
+    return read_problems(spec)
+
+
+def _fail(msg: str) -> None:
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(2)
+
+
+def generate_command(
+    actor: Path = typer.Option(..., "--actor", help="Actor model directory (e.g. DEMO/final)."),
+    problems: str = typer.Option(..., "--problems", "-p", help="Problems JSONL (with example_tests), or "
+                                 "family:test[:N] / family:train[:N]."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output samples JSONL."),
+    critic_sampling: bool = typer.Option(False, "--critic-sampling/--plain", help="Critic sampling (refine and "
+                                         "repair) instead of plain sampling with the same budget."),
+    critic: Path = typer.Option(None, "--critic", help="Critic directory (Critic.save; e.g. DEMO/critic). Needed "
+                                "for --critic-sampling; with --plain it ranks the samples."),
+    repair: Path = typer.Option(None, "--repair", help="Repair model directory (coderl train-repair); without "
+                                "it, rounds where nothing passes sample afresh."),
+    n: int = typer.Option(8, "--n", help="Model calls per problem per round."),
+    rounds: int = typer.Option(2, "--rounds", help="Rounds (the budget is n * rounds model calls per problem)."),
+    top_m: int = typer.Option(2, "--top-m", help="Failures repaired per round."),
+    refine: bool = typer.Option(True, "--refine/--no-refine", help="Refine from passing programs' prefixes."),
+    max_new_tokens: int = typer.Option(48, "--max-new-tokens", help="Longest program in tokens."),
+    temperature: float = typer.Option(1.0, "--temperature"),
+    top_p: float = typer.Option(1.0, "--top-p"),
+    seed: int = typer.Option(0, "--seed", help="Sampling seed (and the family's seed for family:...)."),
+    chunk: int = typer.Option(64, "--chunk", help="Problems per chunk (each chunk is written when done)."),
+    workers: int = typer.Option(0, "--workers", "-w", help="Sandbox workers (default: number of cores)."),
+    timeout: float = typer.Option(2.0, "--timeout", help="Seconds per example test."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Sample programs for PROBLEMS with an actor, plainly or with critic sampling; rank them for n@k."""
+    from coderl.inference.sampling import CriticSamplingConfig, critic_sample, plain_sample
+    from coderl.models.actor import ModelLoadError, load_model
+    from coderl.models.critic import Critic
+    from coderl.sandbox import Executor, RequestError, SandboxError
+
+    if critic_sampling and critic is None:
+        _fail("--critic-sampling needs --critic DIR (a critic saved with Critic.save, e.g. DEMO/critic)")
+    if chunk < 1:
+        _fail("--chunk must be >= 1")
+    try:
+        cfg = CriticSamplingConfig(n=n, rounds=rounds, top_m=top_m, refine=refine, max_new_tokens=max_new_tokens,
+                                   temperature=temperature, top_p=top_p, seed=seed)
+    except ValueError as e:
+        _fail(str(e))
+    try:
+        probs = load_problem_set(problems, seed)
+    except (RequestError, ValueError) as e:
+        _fail(str(e))
+    missing = [p.task_id for p in probs if not p.example_tests]
+    if missing:
+        _fail(f"{problems}: {len(missing)} problems have no example_tests (first: {missing[0]}); generation may run "
+              "example tests only")
+    try:
+        model, tok = load_model(actor)
+        crit = Critic.load(critic) if critic is not None else None
+        rep, rtok = load_model(repair, kind="causal") if repair is not None else (None, None)
+    except ModelLoadError as e:
+        _fail(str(e))
+    if crit is not None and getattr(crit.backbone_config, "vocab_size", None) != len(tok):
+        _fail(f"{critic}: the critic's vocabulary ({crit.backbone_config.vocab_size}) is not the actor's "
+              f"({len(tok)}); the critic must share the actor's tokenizer")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    totals: dict[str, float] = {}
+    try:
+        with Executor(workers=workers or None, timeout=timeout) as ex, open(out, "w", encoding="utf-8") as f:
+            for s in range(0, len(probs), chunk):
+                part = probs[s: s + chunk]
+                if critic_sampling:
+                    results, stats = critic_sample(model, tok, crit, part, ex, cfg, repair_model=rep,
+                                                   repair_tokenizer=rtok, progress=progress)
+                else:
+                    results, stats = plain_sample(model, tok, part, ex, cfg, critic=crit)
+                for r in results:
+                    for k, c in enumerate(r.candidates):
+                        f.write(json.dumps({"task_id": r.task_id, "completion": c.text, "rank": k,
+                                            "origin": c.origin, "round": c.round, "example_outcome": c.example_outcome,
+                                            "critic_pass": c.critic_pass, "parent": c.parent}) + "\n")
+                f.flush()
+                for key in ("model_calls", "critic_programs", "example_runs", "generated_tokens", "seconds"):
+                    totals[key] = totals.get(key, 0) + stats[key]
+                typer.echo(f"{min(s + chunk, len(probs))}/{len(probs)} problems", err=True)
+    except SandboxError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+    summary = {"method": "critic_sampling" if critic_sampling else "plain", "problems": len(probs),
+               "config": cfg.to_dict(), **totals, "model_calls_per_problem": totals["model_calls"] / len(probs)}
+    out.with_name(out.name + ".summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    typer.echo(json.dumps(summary))
