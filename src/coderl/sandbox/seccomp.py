@@ -230,6 +230,4 @@ def install(own_pid: int) -> None:
 
     Raises OSError when the kernel refuses; the caller decides whether that is fatal.
     """
-    raw = build_filter(own_pid)
-    buf = ctypes.create_string_buffer(raw, len(raw))
-    _load(_SockFprog(len(raw) // 8, ctypes.cast(buf, ctypes.c_void_p)))
+    Prepared().install(own_pid)

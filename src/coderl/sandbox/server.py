@@ -44,6 +44,7 @@ class Server:
         self.pid = os.getpid()
         self.prot = isolation.Protections()
         self.base = cfg["base_dir"]
+        self.run_dir = os.path.join(self.base, "run")  # every run's directory, the same path each time
         self.uid: int | None = None
         self.use_seccomp = False
         self._seccomp: seccomp.Prepared | None = None
@@ -100,9 +101,8 @@ class Server:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        rundir = os.path.join(self.base, "run")
         os.environ.clear()
-        os.environ.update(CHILD_ENV, HOME=rundir, TMPDIR=rundir)
+        os.environ.update(CHILD_ENV, HOME=self.run_dir, TMPDIR=self.run_dir)
         harness.prepare_std_streams()
         # The harness keeps its own references; without the modules in sys.modules a program cannot import the
         # running harness by name (a speed bump, not a boundary: see docs/execution.md). Done once here rather
@@ -136,7 +136,7 @@ class Server:
 
     # -- one run ----------------------------------------------------------------------------------------
     def _rundir(self) -> str:
-        d = os.path.join(self.base, "run")
+        d = self.run_dir
         if os.path.lexists(d):
             shutil.rmtree(d, ignore_errors=True)
         os.mkdir(d, 0o700)
@@ -190,7 +190,7 @@ class Server:
     def run_child(self, job: dict, mode: str, index: int = -1, keep_dir: bool = False) -> dict[str, Any]:
         """Fork one confined child for ``job`` and watch it. For stdio, ``index`` is the first test to run
         and the run directory (with its in/out files) is kept for the caller to read and clean."""
-        rundir = os.path.join(self.base, "run") if keep_dir and mode == "stdio" and index > 0 else self._rundir()
+        rundir = self.run_dir if keep_dir and mode == "stdio" and index > 0 else self._rundir()
         if mode == "stdio" and index == 0:
             for i, text in enumerate(job["tests"]["inputs"]):
                 with open(os.path.join(rundir, f"in{i}.txt"), "w", encoding="utf-8") as f:
@@ -337,7 +337,7 @@ class Server:
         ran: ``{"status": ok|exit|error|<cause>, "detail", "line", "output", "seconds"}``.
         """
         n = len(job["tests"]["inputs"])
-        rundir = os.path.join(self.base, "run")
+        rundir = self.run_dir
         tests: list[dict[str, Any]] = []
         i = 0
         try:
