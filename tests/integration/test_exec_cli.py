@@ -152,3 +152,27 @@ def test_cache_second_run_reports_hits_and_identical_verdicts(tmp_path):
     check_results(r2)
     assert r1 == r2
     assert len(read_jsonl(cache)) == len(REQUESTS)  # nothing new was cached
+
+
+START_UP_PROBE = r'''
+import json, sys
+from coderl.cli.main import app
+try:
+    app(sys.argv[1:])
+except SystemExit as e:
+    assert e.code in (0, None), e.code
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules} & set(json.loads(os.environ["HEAVY"])))))
+'''
+
+
+def test_exec_start_up_imports_no_heavy_library(tmp_path):
+    # What `coderl exec` imports before it can run anything is paid on every call; numpy belongs in the sandbox
+    # servers only, rich only when a progress bar is shown, and torch/transformers/pydantic nowhere on this path.
+    heavy = ["numpy", "rich", "pydantic", "torch", "transformers", "ray"]
+    req = write_jsonl(tmp_path / "r.jsonl", REQUESTS[:1])
+    out = subprocess.run([sys.executable, "-c", "import os\n" + START_UP_PROBE, "exec", str(req), "-o",
+                          str(tmp_path / "out.jsonl"), "--workers", "1", "--no-progress"],
+                         capture_output=True, text=True, timeout=120, env={**os.environ, "HEAVY": json.dumps(heavy)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert read_jsonl(tmp_path / "out.jsonl")[0]["outcome"] == "passed"
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

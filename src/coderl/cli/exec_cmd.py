@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import typer
@@ -87,26 +89,35 @@ def exec_command(
 
 
 def _run(ex, reqs, output: Path | None, progress: bool) -> None:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     out = open(output, "w", encoding="utf-8") if output else sys.stdout
     counts: dict[str, int] = {}
-    show = progress and sys.stderr.isatty()
     try:
-        with Progress(TextColumn("exec"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      TextColumn("{task.fields[mix]}"), console=Console(stderr=True),
-                      disable=not show) as bar:
-            task = bar.add_task("exec", total=len(reqs), mix="")
+        with _progress_bar(progress and sys.stderr.isatty(), len(reqs)) as advance:
             for res in ex.imap(reqs):
                 # Written as they arrive, so an interrupted run keeps every verdict it produced.
                 out.write(json.dumps(res.to_dict()) + "\n")
                 out.flush()
                 counts[res.outcome] = counts.get(res.outcome, 0) + 1
-                bar.update(task, advance=1, mix=" ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+                advance(" ".join(f"{k}={v}" for k, v in sorted(counts.items())))
     finally:
         if output:
             out.close()
     summary = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
     typer.echo(f"{len(reqs)} programs ({summary})" + (f"; {ex.cache_hits} from cache" if ex.cache_hits else ""),
                err=True)
+
+
+@contextlib.contextmanager
+def _progress_bar(show: bool, total: int) -> Iterator[Callable[[str], None]]:
+    """A rich progress bar on stderr, or nothing: rich is imported only when it is shown (a tenth of a second
+    of start-up that scripted and piped runs do not need)."""
+    if not show:
+        yield lambda mix: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("exec"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.fields[mix]}"), console=Console(stderr=True)) as bar:
+        task = bar.add_task("exec", total=total, mix="")
+        yield lambda mix: bar.update(task, advance=1, mix=mix)

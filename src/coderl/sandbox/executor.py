@@ -30,7 +30,7 @@ class SandboxError(RuntimeError):
 
 
 def _server_env() -> dict[str, str]:
-    from coderl.sandbox.server import CHILD_ENV
+    from coderl.sandbox.isolation import CHILD_ENV
 
     env = dict(CHILD_ENV)
     # Lets `python -m coderl.sandbox.server` work from a source checkout that is not installed.

@@ -16,6 +16,12 @@ from dataclasses import dataclass, field
 
 from coderl.sandbox import seccomp
 
+# The whole environment a program sees (plus HOME and TMPDIR at its run directory). It lives here rather than in
+# the server so that the executor can read it without importing the server's harness (and with it numpy).
+CHILD_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+             "PYTHONIOENCODING": "utf-8", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+             "MKL_NUM_THREADS": "1"}
+
 _CLONE_NEWNS = 0x00020000
 _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWNET = 0x40000000

@@ -30,11 +30,6 @@ PRELOAD = (
 # Not preloaded: threading (and queue, which imports it) registers an after-fork handler that costs every child
 # ~130 copied pages; the few programs that use them import them in a millisecond or two.
 
-CHILD_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-             "PYTHONIOENCODING": "utf-8", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-             "MKL_NUM_THREADS": "1"}
-
-
 SANDBOX_FAULT = 70  # exit status of a child whose confinement failed before the program started
 
 
@@ -102,7 +97,7 @@ class Server:
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         os.environ.clear()
-        os.environ.update(CHILD_ENV, HOME=self.run_dir, TMPDIR=self.run_dir)
+        os.environ.update(isolation.CHILD_ENV, HOME=self.run_dir, TMPDIR=self.run_dir)
         harness.prepare_std_streams()
         # The harness keeps its own references; without the modules in sys.modules a program cannot import the
         # running harness by name (a speed bump, not a boundary: see docs/execution.md). Done once here rather

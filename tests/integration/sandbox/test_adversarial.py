@@ -35,7 +35,7 @@ import psutil
 import pytest
 
 from coderl.sandbox import Executor, Result
-from coderl.sandbox.server import CHILD_ENV
+from coderl.sandbox.isolation import CHILD_ENV
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="the sandbox needs Linux")
 
