@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 OUTCOME_CLASSES = ("compile_error", "runtime_error", "failed_test", "passed")
-CLASS_INDEX = {c: i for i, c in enumerate(OUTCOME_CLASSES)}
 CODERL_RETURNS: Mapping[str, float] = {"compile_error": -1.0, "runtime_error": -0.6, "failed_test": -0.3,
                                        "passed": 1.0}
 BINARY_RETURNS: Mapping[str, float] = {"compile_error": 0.0, "runtime_error": 0.0, "failed_test": 0.0,
@@ -27,10 +26,3 @@ def outcome_reward(outcome: str, table: Mapping[str, float] = CODERL_RETURNS) ->
 
 def outcome_rewards(outcomes: Iterable[str], table: Mapping[str, float] = CODERL_RETURNS) -> list[float]:
     return [outcome_reward(o, table) for o in outcomes]
-
-
-def class_index(outcome: str, binary: bool = False) -> int:
-    """Critic label: 0..3 in OUTCOME_CLASSES order, or 0/1 (not passed / passed) for the binary critic."""
-    if binary:
-        return int(outcome == "passed")
-    return CLASS_INDEX[outcome]

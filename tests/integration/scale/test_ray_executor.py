@@ -82,7 +82,11 @@ def test_weaker_sandbox_on_a_node_is_reported_not_silent(ray_cluster, caplog):
 def _humaneval_requests(every: int, loops: int) -> list[dict]:
     spec = importlib.util.spec_from_file_location("exec_vs_humaneval", ROOT / "benchmarks" / "exec_vs_humaneval.py")
     bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    sys.path.insert(0, str(ROOT / "benchmarks"))  # as when the script runs: its sibling _mutants.py
+    try:
+        spec.loader.exec_module(bench)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
     progs = bench.build_programs(loops)
     progs = [p for k, p in enumerate(progs) if k % every == 0 or p[0].endswith("/loop")]
     return [{"id": pid, "program": p["prompt"] + comp,
