@@ -150,8 +150,10 @@ def sample_next(logits: torch.Tensor, cfg: SamplingConfig) -> torch.Tensor:
     return torch.searchsorted(cdf, u, right=True).squeeze(-1).clamp_(max=probs.shape[-1] - 1)
 
 
-def _left_pad(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(input_ids, attention_mask), both (B, L) int64, rows aligned on the right."""
+def _pad(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device,
+         side: str = "left") -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask), both (B, L) int64. ``side="left"`` aligns rows on the right (decoder-only
+    prompts, so that every row's next token is at the same position); ``"right"`` aligns them on the left."""
     import torch
 
     width = max(len(r) for r in rows)
@@ -159,22 +161,9 @@ def _left_pad(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device) 
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, r in enumerate(rows):
         if r:
-            ids[i, width - len(r):] = torch.tensor(r, dtype=torch.long)
-            mask[i, width - len(r):] = 1
-    return ids.to(device), mask.to(device)
-
-
-def _right_pad(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(input_ids, attention_mask), both (B, L) int64, rows aligned on the left."""
-    import torch
-
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        if r:
-            ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
-            mask[i, : len(r)] = 1
+            cols = slice(width - len(r), width) if side == "left" else slice(0, len(r))
+            ids[i, cols] = torch.tensor(r, dtype=torch.long)
+            mask[i, cols] = 1
     return ids.to(device), mask.to(device)
 
 
@@ -199,7 +188,7 @@ def _loop_batch(
     from transformers import DynamicCache
 
     device = _device_of(model)
-    input_ids, mask = _left_pad(rows, pad_id, device)  # (B, L)
+    input_ids, mask = _pad(rows, pad_id, device)  # (B, L)
     n_rows = input_ids.shape[0]
     position_ids = (mask.cumsum(dim=-1) - 1).clamp(min=0)  # (B, L): real tokens at 0..len-1
     eos_t = torch.tensor(eos, dtype=torch.long, device=device)
@@ -248,7 +237,7 @@ def _hf_batch(
 
     device = _device_of(model)
     seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
-    input_ids, mask = (_right_pad if seq2seq else _left_pad)(rows, pad_id, device)
+    input_ids, mask = _pad(rows, pad_id, device, "right" if seq2seq else "left")
     kwargs: dict[str, object] = {
         "max_new_tokens": cfg.max_new_tokens,
         "min_new_tokens": 0,
