@@ -46,8 +46,8 @@ def generate_command(
                                          "repair) instead of plain sampling with the same budget."),
     critic: Path = typer.Option(None, "--critic", help="Critic directory (Critic.save; e.g. DEMO/critic). Needed "
                                 "for --critic-sampling; with --plain it ranks the samples."),
-    repair: Path = typer.Option(None, "--repair", help="Repair model directory (coderl train-repair); without "
-                                "it, rounds where nothing passes sample afresh."),
+    repair: Path = typer.Option(None, "--repair", help="Repair model directory (coderl train --stage repair, or "
+                                "train-repair); without it, rounds where nothing passes sample afresh."),
     n: int = typer.Option(8, "--n", help="Model calls per problem per round."),
     rounds: int = typer.Option(2, "--rounds", help="Rounds (the budget is n * rounds model calls per problem)."),
     top_m: int = typer.Option(2, "--top-m", help="Failures repaired per round."),
@@ -87,7 +87,7 @@ def generate_command(
     try:
         model, tok = load_model(actor)
         crit = Critic.load(critic) if critic is not None else None
-        rep, rtok = load_model(repair, kind="causal") if repair is not None else (None, None)
+        rep, rtok = load_model(repair) if repair is not None else (None, None)
     except ModelLoadError as e:
         _fail(str(e))
     if crit is not None and getattr(crit.backbone_config, "vocab_size", None) != len(tok):

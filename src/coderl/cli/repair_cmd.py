@@ -1,5 +1,6 @@
-"""``coderl train-repair`` (to become ``coderl train --stage repair``): train the repair model of critic sampling
-on pairs of the actor's failed samples and passing programs of the same training problems.
+"""``coderl train-repair``: train the repair model of critic sampling on pairs of the actor's failed samples and
+passing programs of the same training problems, from options (the task family, the demo's models). A recipe run
+does the same with ``coderl train --stage repair -c CONFIG`` (:func:`coderl.pipelines.stages.run_repair`).
 
 Exit status: 0 trained; 2 bad input (problems file, model directory, option values); 1 the sandbox failed.
 """
@@ -35,7 +36,7 @@ def train_repair_command(
     import random
 
     from coderl.cli.generate_cmd import load_problem_set
-    from coderl.inference.repair import collect_repair_examples, new_repair_model, repair_prompt, train_repair
+    from coderl.inference.repair import collect_repair_examples, new_repair_model, train_repair, write_pairs
     from coderl.models.actor import ModelLoadError, load_model, save_checkpoint
     from coderl.sandbox import Executor, RequestError, SandboxError
     from coderl.train.sft import SFTConfig
@@ -70,10 +71,7 @@ def train_repair_command(
         fail(f"no repair pairs: {counts['failures']} failures among {counts['samples']} samples had no passing "
              "program of the same problem")
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / "pairs.jsonl", "w", encoding="utf-8") as f:  # written first: the data survives a crash
-        for e in examples:
-            f.write(json.dumps({"task_id": e.problem.task_id, "input": repair_prompt(e.problem, e.failed, e.feedback),
-                                "target": e.fixed}) + "\n")
+    write_pairs(out / "pairs.jsonl", examples)
     try:
         repair = new_repair_model(tok, None if from_scratch else model, n_positions=positions, seed=seed)
     except NotImplementedError as e:

@@ -1,8 +1,9 @@
-"""``coderl train --stage sft|rl``: fine-tune the actor from a recipe config.
+"""``coderl train --stage sft|rl|repair``: train from a recipe config.
 
 ``--stage rl`` runs whatever the RL mode needs that is not there yet (offline: sample, exec, critic train and
-score; online coderl: sample, exec, critic train), then RL. Stages are looked up in :data:`STAGES`, so a new one
-is one function and one entry.
+score; online coderl: sample, exec, critic train), then RL. ``--stage repair`` trains critic sampling's repair
+model on the actor's failures (the `repair` section). Stages are looked up in :data:`STAGES`, so a new one is one
+function and one entry.
 """
 
 from __future__ import annotations
@@ -28,7 +29,14 @@ def _rl(cfg: Any, resume: bool, progress: bool, log: Callable[[str], None]) -> d
     return run_chain(cfg, resume=resume, progress=progress, log=log)["rl"]
 
 
-STAGES: dict[str, Callable[[Any, bool, bool, Callable[[str], None]], dict[str, Any]]] = {"sft": _sft, "rl": _rl}
+def _repair(cfg: Any, resume: bool, progress: bool, log: Callable[[str], None]) -> dict[str, Any]:
+    from coderl.pipelines.stages import run_repair
+
+    return run_repair(cfg, resume=resume, progress=progress, log=log)
+
+
+STAGES: dict[str, Callable[[Any, bool, bool, Callable[[str], None]], dict[str, Any]]] = {
+    "sft": _sft, "rl": _rl, "repair": _repair}
 
 
 def train_command(
@@ -39,7 +47,7 @@ def train_command(
     resume: bool = typer.Option(False, "--resume", help="Continue from the stage's last checkpoint."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars on stderr."),
 ) -> None:
-    """Fine-tune the actor: SFT on ground truth, or RL from execution feedback (offline or online)."""
+    """Train: the actor by SFT on ground truth or RL from execution feedback, or the repair model."""
     from coderl.cli import _recipe
 
     if stage not in STAGES:

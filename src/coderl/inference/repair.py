@@ -22,6 +22,8 @@ run: they are training data). :func:`train_repair` fine-tunes with :func:`coderl
 from __future__ import annotations
 
 import difflib
+import json
+import os
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -206,6 +208,14 @@ def train_repair(
     hist = train_sft(model, tokenizer, [pairs[i] for i in keep], cfg, progress=progress)
     hist.update(pairs=len(keep), dropped=len(pairs) - len(keep))
     return hist
+
+
+def write_pairs(path: str | os.PathLike[str], examples: Sequence[RepairExample]) -> None:
+    """The training pairs as JSONL ``{task_id, input, target}``: written before training, so they outlive it."""
+    with open(path, "w", encoding="utf-8") as f:
+        for e in examples:
+            f.write(json.dumps({"task_id": e.problem.task_id, "input": repair_prompt(e.problem, e.failed, e.feedback),
+                                "target": e.fixed}) + "\n")
 
 
 def shuffle_split(examples: Sequence[RepairExample], holdout: float, seed: int) -> tuple[list, list]:

@@ -14,6 +14,7 @@ Stages (``coderl.pipelines.stages``) and the files they leave in ``out``::
     critic train coderl critic train          out/critic/
     critic score coderl critic score          out/scored.jsonl
     rl           coderl train --stage rl      out/rl/checkpoints/, out/rl/final/, out/rl/history.json
+    repair       coderl train --stage repair  out/repair/pairs.jsonl, out/repair/final/ (critic sampling's repair model)
 """
 
 from __future__ import annotations
@@ -171,6 +172,40 @@ class CriticSettings:
 
 
 @dataclass
+class RepairSettings:
+    """The repair model of critic sampling (``coderl train --stage repair``; see docs/critic_sampling.md): trained
+    on the actor's failed samples of training problems, each paired with the nearest passing program."""
+
+    actor: str | None = None
+    """The actor whose failures are repaired; null = the run's RL model (out/rl/final), else its SFT model
+    (out/sft/final), else model.path."""
+    samples_per_problem: int = 4
+    """Programs sampled per training problem to find failures."""
+    temperature: float = 1.0
+    max_new_tokens: int | None = None
+    """Null = sampling.max_new_tokens."""
+    max_problems: int | None = None
+    """Use at most this many training problems (a seeded draw); null = all."""
+    positions: int = 1024
+    """A GPT-2 repair model gets this many positions (its input holds the prompt, the failed program and the
+    feedback); other architectures keep the actor's and drop longer pairs."""
+    from_scratch: bool = False
+    """A fresh tiny GPT-2 on the actor's tokenizer instead of the actor's weights (quick experiments)."""
+    train: SFTConfig = field(default_factory=lambda: SFTConfig(lr=2e-5, batch_size=8, epochs=2.0, warmup_steps=10))
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.samples_per_problem < 1:
+            raise ValueError("repair.samples_per_problem must be >= 1")
+        if self.max_problems is not None and self.max_problems < 1:
+            raise ValueError("repair.max_problems must be >= 1 or null")
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            raise ValueError("repair.max_new_tokens must be >= 1 or null")
+        if self.positions < 16:
+            raise ValueError("repair.positions must be >= 16")
+
+
+@dataclass
 class RecipeConfig:
     """The whole recipe. ``out`` holds every stage's files (see the module docstring)."""
 
@@ -186,6 +221,7 @@ class RecipeConfig:
     sft: SFTConfig = field(default_factory=lambda: SFTConfig(lr=2e-5, batch_size=8, epochs=1.0, warmup_steps=10))
     rl: RLConfig = field(default_factory=lambda: RLConfig(lr=2e-6, steps=100, mode="offline", sft_weight=1.0,
                                                           sft_batch=8, checkpoint_every=20))
+    repair: RepairSettings = field(default_factory=RepairSettings)
 
     def __post_init__(self) -> None:
         if self.rl.mode == "offline" and self.rl.algo == "grpo":

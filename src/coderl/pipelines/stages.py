@@ -13,6 +13,7 @@ Files (all JSONL files have one record per line; ``line`` always means the line 
     critic/                  the critic (Critic.save) + critic_train.json (statistics)
     scored.jsonl             {line, task_id, sample, outcome, critic_probs, token_probs, aligned}
     sft/, rl/                checkpoints/step-N (resumable), final/ (a model directory), history.json
+    repair/                  pairs.jsonl (failed sample + feedback -> passing program), final/, summary.json
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from coderl.tasks.problem import DataError, Problem
 Log = Callable[[str], None]
 
 SAMPLES, BASELINE, SCORED = "samples.jsonl", "baseline.jsonl", "scored.jsonl"
-CRITIC_DIR, SFT_DIR, RL_DIR = "critic", "sft", "rl"
+CRITIC_DIR, SFT_DIR, RL_DIR, REPAIR_DIR = "critic", "sft", "rl", "repair"
 
 
 class StageError(RuntimeError):
@@ -620,3 +621,71 @@ def run_chain(cfg: RecipeConfig, resume: bool = False, progress: bool = True, lo
                 report["critic_score"] = run_critic_score(cfg, resume=True, progress=progress, log=log)
     report["rl"] = run_rl(cfg, resume=resume, progress=progress, log=log)
     return report
+
+
+def repair_actor_path(cfg: RecipeConfig) -> str:
+    """The actor whose failures the repair model learns to fix: ``repair.actor``, else the run's newest model."""
+    if cfg.repair.actor:
+        return cfg.repair.actor
+    for stage in (RL_DIR, SFT_DIR):
+        final = cfg.out_dir / stage / "final"
+        if (final / "config.json").is_file():
+            return str(final)
+    if not cfg.model.path:
+        raise StageError("no actor for the repair stage: set repair.actor or model.path, or train one first")
+    return cfg.model.path
+
+
+def run_repair(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = False, progress: bool = True,
+               log: Log = _quiet) -> dict[str, Any]:
+    """Train critic sampling's repair model: sample the actor on the training split, run the example and hidden
+    tests, pair every failure with the nearest passing program (ground truth or a passing sample), fine-tune.
+    With ``resume`` a finished repair model is kept as it is."""
+    import random
+
+    from coderl.inference.repair import collect_repair_examples, new_repair_model, train_repair, write_pairs
+    from coderl.models.actor import save_checkpoint
+    from coderl.rl.checkpoint import write_json
+
+    r = cfg.repair
+    out_dir = Path(out or cfg.out_dir / REPAIR_DIR)
+    if resume and (out_dir / "summary.json").is_file() and (out_dir / "final" / "config.json").is_file():
+        log(f"repair: {out_dir / 'final'} is complete; kept")
+        return json.loads((out_dir / "summary.json").read_text())
+    actor_path = repair_actor_path(cfg)
+    log(f"repair: actor {actor_path}")
+    problems = load_split(cfg)
+    if r.max_problems is not None and r.max_problems < len(problems):
+        problems = random.Random(r.seed).sample(problems, r.max_problems)
+    model, tok = load_actor(cfg, actor_path)
+    with make_executor(cfg) as ex:
+        examples, counts = collect_repair_examples(
+            model, tok, problems, ex, r.samples_per_problem, max_new_tokens=r.max_new_tokens or
+            cfg.sampling.max_new_tokens, temperature=r.temperature, seed=r.seed)
+    if not examples:
+        raise StageError(f"repair: no training pairs ({counts['failures']} failures among {counts['samples']} "
+                         "samples had no passing program of the same problem); add ground-truth solutions")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_pairs(out_dir / "pairs.jsonl", examples)
+    if r.from_scratch:
+        repair = new_repair_model(tok, None, n_positions=r.positions, seed=r.seed)
+    elif getattr(model.config, "model_type", None) == "gpt2":
+        repair = new_repair_model(tok, model, n_positions=r.positions, seed=r.seed)
+    else:  # any other architecture: fine-tune the actor's own weights (sampling is over)
+        repair = load_actor(cfg, actor_path, for_training=True)[0]
+    try:
+        hist = train_repair(repair, tok, examples, r.train, progress=progress)
+    except ValueError as e:
+        raise StageError(f"repair: {e}") from None
+    from coderl.models.lora import merged
+
+    info = {"actor": actor_path, "problems": len(problems), **counts, "steps": hist["steps"],
+            "trained_pairs": hist["pairs"], "dropped": hist["dropped"],
+            "final_loss": hist["loss"][-1] if hist["loss"] else None}
+    final = save_checkpoint(merged(repair), tok, out_dir / "final",
+                            extra={"config": cfg.to_dict(), "stage": "repair", **info})
+    save_resolved(cfg, out_dir / "config.yaml")
+    info["final"] = str(final)
+    write_json(out_dir / "summary.json", info)
+    log(f"repair: {hist['pairs']} pairs ({hist['dropped']} too long), {hist['steps']} steps -> {final}")
+    return info

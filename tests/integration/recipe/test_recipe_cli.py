@@ -181,3 +181,55 @@ def test_online_grpo_causal_mbpp(tmp_path, models, cli):
     assert code == 0, out
     assert not (run / "samples.jsonl").exists()  # grpo online needs no earlier stage
     assert len(json.loads((run / "rl" / "history.json").read_text())) == 2
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "t5"])
+def test_repair_stage_trains_a_repair_model_from_the_actors_failures(tmp_path, models, cli, arch):
+    from coderl.models.actor import load_model
+
+    run = tmp_path / "run"
+    cfg = write_config(tmp_path / "r.yaml", out=str(run), model={"path": str(models[arch])},
+                       data={"dataset": "mbpp", "path": str(tm.MBPP_FILE), "train_split": "test"},
+                       execution={"workers": 2, "timeout": 2.0},
+                       repair={"samples_per_problem": 2, "max_new_tokens": 12, "positions": 600,
+                               "train": {"lr": 0.001, "batch_size": 4, "epochs": 1.0, "warmup_steps": 0}})
+    code, out = cli("train", "--stage", "repair", "-c", cfg, "--no-progress")
+    assert code == 0, out
+    summary = json.loads((run / "repair" / "summary.json").read_text())
+    assert summary["actor"] == str(models[arch])  # no SFT or RL model in the run yet: the configured model
+    # A random tiny actor fails everything, so every sample is a failure paired with a ground-truth solution.
+    pairs = records(run / "repair" / "pairs.jsonl")
+    assert len(pairs) == summary["pairs"] == summary["failures"] == summary["samples"] > 0
+    assert summary["trained_pairs"] + summary["dropped"] == len(pairs) and summary["steps"] > 0
+    assert all(p["input"].rstrip().endswith("# fix:") for p in pairs)
+    repair, _ = load_model(run / "repair" / "final")
+    before, after = state(models[arch]), {k: v for k, v in repair.state_dict().items()}
+    if arch == "gpt2":  # the actor's weights with a longer position table
+        assert repair.config.n_positions == 600
+        before.pop("transformer.wpe.weight")
+    assert changed(before, after)
+    stamp = (run / "repair" / "final" / "model.safetensors").stat().st_mtime_ns
+    code, out = cli("train", "--stage", "repair", "-c", cfg, "--resume", "--no-progress")
+    assert code == 0 and json.loads(out.strip().splitlines()[-1])["pairs"] == summary["pairs"]
+    assert (run / "repair" / "final" / "model.safetensors").stat().st_mtime_ns == stamp
+    if arch == "t5":  # critic sampling loads a seq2seq repair model and repairs with it (an untrained critic)
+        from coderl.models.critic import Critic
+
+        Critic.from_model(load_model(models["t5"])[0], 4).save(tmp_path / "critic")
+        code, out = cli("data", "export", "--dataset", "mbpp", "--path", tm.MBPP_FILE, "--split", "test",
+                        "-o", tmp_path / "probs.jsonl")
+        assert code == 0, out
+        code, out = cli("generate", "--actor", models["t5"], "--critic", tmp_path / "critic", "--repair",
+                        run / "repair" / "final", "--problems", tmp_path / "probs.jsonl", "--critic-sampling",
+                        "--no-refine", "--n", "2", "--rounds", "2", "--max-new-tokens", "12", "--workers", "2",
+                        "-o", tmp_path / "cs.jsonl", "--no-progress")
+        assert code == 0, out
+        assert any(r["origin"] == "repair" for r in records(tmp_path / "cs.jsonl"))
+
+
+def test_repair_stage_names_a_missing_actor(tmp_path, models, cli):
+    cfg = write_config(tmp_path / "r.yaml", out=str(tmp_path / "run"), model={"path": str(models["gpt2"])},
+                       data={"dataset": "mbpp", "path": str(tm.MBPP_FILE), "train_split": "test"},
+                       repair={"actor": str(tmp_path / "nope")})
+    code, out = cli("train", "--stage", "repair", "-c", cfg, "--no-progress")
+    assert code == 2 and "nope" in out

@@ -24,6 +24,8 @@ def test_sections_keep_the_recipe_defaults():
     cfg = load_recipe(None, ["rl.steps=7"])
     assert cfg.rl.steps == 7 and cfg.rl.mode == RecipeConfig().rl.mode == "offline"
     assert cfg.rl.lr == RecipeConfig().rl.lr
+    cfg = load_recipe(None, ["repair.train.epochs=5"])  # nested: the recipe's repair lr, not SFTConfig's
+    assert cfg.repair.train.epochs == 5.0 and cfg.repair.train.lr == RecipeConfig().repair.train.lr == 2e-5
 
 
 @pytest.mark.parametrize("override, message", [
@@ -37,6 +39,8 @@ def test_sections_keep_the_recipe_defaults():
     ("rl.precision=fp8", "precision must be 'fp32', 'bf16' or 'fp16'"),
     ("rl.grad_accum=0", "grad_accum must be >= 1"),
     ("novalue", "expected key=value"),
+    ("repair.samples_per_problem=0", "repair.samples_per_problem must be >= 1"),
+    ("repair.train.lr=fast", "field 'repair.train.lr' must be float"),
 ])
 def test_bad_settings_name_the_field(override, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(")):
