@@ -130,12 +130,21 @@ class ExecSettings:
     checker: str = "default"
     """stdout comparison: "default" (strict) or "apps" (APPS/CodeRL lenient rules)."""
     memory_mb: int = 2048
+    backend: str = "local"
+    """"local" (sandbox workers on this machine) or "ray" (a sandboxed Executor per Ray node, `pip install
+    'coderl[ray]'`; docs/scaling.md). Either gives the same verdicts."""
+    address: str | None = None
+    """With backend "ray": the cluster to join ("auto", "ray://head:10001"); null = start a local Ray instance."""
 
     def __post_init__(self) -> None:
         if self.checker not in ("default", "apps"):
             raise ValueError(f"execution.checker must be 'default' or 'apps', got {self.checker!r}")
         if self.timeout <= 0:
             raise ValueError("execution.timeout must be > 0")
+        if self.backend not in ("local", "ray"):
+            raise ValueError(f"execution.backend must be 'local' or 'ray', got {self.backend!r}")
+        if self.address is not None and self.backend != "ray":
+            raise ValueError("execution.address is for backend 'ray'; set execution.backend: ray (or drop the address)")
 
 
 @dataclass

@@ -91,10 +91,19 @@ def sft_pairs(cfg: RecipeConfig, problems: list[Problem]) -> list[tuple[str, str
 
 
 def make_executor(cfg: RecipeConfig):
+    """The executor ``execution`` describes (not started): local sandbox workers, or one per Ray node."""
+    e = cfg.execution
+    kwargs = {"workers": e.workers, "timeout": e.timeout, "memory_mb": e.memory_mb, "checker": e.checker}
+    if e.backend == "ray":
+        try:
+            from coderl.scale.ray_executor import RayExecutor
+
+            return RayExecutor(address=e.address, **kwargs)
+        except ImportError as err:
+            raise StageError(f"execution.backend ray: {err}") from None
     from coderl.sandbox import Executor
 
-    e = cfg.execution
-    return Executor(workers=e.workers, timeout=e.timeout, memory_mb=e.memory_mb, checker=e.checker)
+    return Executor(**kwargs)
 
 
 def _read_records(path: Path) -> list[tuple[int, dict[str, Any]]]:
@@ -252,15 +261,20 @@ def run_exec(cfg: RecipeConfig, samples: str | Path, verdicts: str | Path | None
                       examples=False, bootstrap=0)
     counts: dict[str, int] = {}
     bar = ProgressBar(len(todo), "exec", progress)
+    ex = make_executor(cfg) if todo else None
     try:
+        if ex is not None:
+            ex.start()
         with open(out, "a", encoding="utf-8") as f:
-            for v in (run_samples(problems, todo, ecfg) if todo else []):
+            for v in (run_samples(problems, todo, ecfg, executor=ex) if todo else []):
                 f.write(json.dumps(v.to_dict()) + "\n")
                 f.flush()
                 counts[v.outcome] = counts.get(v.outcome, 0) + 1
                 bar.update(1, " ".join(f"{k}={n}" for k, n in sorted(counts.items())))
     finally:
         bar.close()
+        if ex is not None:
+            ex.close()
     log(f"exec: {len(todo)} programs run, {len(done_lines)} kept from before -> {out}")
     return {"run": len(todo), "kept": len(done_lines), "outcomes": counts, "out": str(out)}
 
