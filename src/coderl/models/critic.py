@@ -23,7 +23,7 @@ import json
 import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -416,6 +416,8 @@ def train_critic(
     balance_classes: bool = False,
     max_length: int | None = None,
     grad_clip: float | None = 1.0,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    resume_state: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train ``critic`` on ``(prompt text, program text, label)`` examples with cross-entropy on pooled logits.
 
@@ -423,6 +425,11 @@ def train_critic(
     that weight times the mean per-token CE of every program token against the program's label.
     ``balance_classes`` weights the CE by inverse class frequency. AdamW, shuffled each epoch with ``seed``;
     stops early once ``time_budget_s`` seconds have passed. Leaves the critic in eval mode.
+
+    ``on_epoch(state)`` is called after every full epoch with what a resumed run needs besides the critic's
+    weights (``epoch``, ``steps``, ``epoch_losses``, ``optimizer``, ``torch_rng``, ``cuda_rng``); passing that
+    state back as ``resume_state``, with the weights restored, continues with the next epoch as the uninterrupted
+    run would have.
 
     Returns ``{"steps", "epochs", "examples", "loss" (mean of the last epoch), "epoch_losses", "seconds",
     "stopped_early", "class_counts"}``.
@@ -445,15 +452,25 @@ def train_critic(
     opt = torch.optim.AdamW([p for p in critic.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
     rng = random.Random(seed)
     t0 = time.perf_counter()
-    steps, epoch_losses, stopped = 0, [], False
+    steps, epoch_losses, stopped, first_epoch = 0, [], False, 0
+    if resume_state is not None:
+        opt.load_state_dict(resume_state["optimizer"])
+        steps, epoch_losses = resume_state["steps"], list(resume_state["epoch_losses"])
+        first_epoch = resume_state["epoch"]
+        for _ in range(first_epoch):  # the shuffles the finished epochs drew
+            rng.shuffle(list(range(len(examples))))
     n_batches = (len(examples) + batch_size - 1) // batch_size
-    bar = _progress(epochs * n_batches, "critic", progress)
+    bar = _progress((epochs - first_epoch) * n_batches, "critic", progress)
     critic.train()
     rng_devices = [device] if device.type == "cuda" else []
     try:
         with torch.random.fork_rng(devices=rng_devices):
             torch.manual_seed(seed)  # dropout masks; the caller's RNG state is restored afterwards
-            for _ in range(epochs):
+            if resume_state is not None:
+                torch.set_rng_state(resume_state["torch_rng"])
+                if resume_state.get("cuda_rng") is not None and device.type == "cuda":
+                    torch.cuda.set_rng_state(resume_state["cuda_rng"], device)
+            for epoch in range(first_epoch, epochs):
                 order = list(range(len(examples)))
                 rng.shuffle(order)
                 total, n_seen = 0.0, 0
@@ -483,6 +500,10 @@ def train_critic(
                 epoch_losses.append(total / max(1, n_seen))
                 if stopped:
                     break
+                if on_epoch is not None:
+                    on_epoch({"epoch": epoch + 1, "steps": steps, "epoch_losses": list(epoch_losses),
+                              "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
+                              "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None})
     finally:
         bar.close()
         critic.eval()

@@ -311,6 +311,8 @@ def labelled_samples(samples: Path, verdicts: Path, problems: list[Problem]) -> 
 
 def build_critic(cfg: RecipeConfig):
     """``(critic, tokenizer)``: a head on a copy of the actor's backbone, or on a separate model's."""
+    import torch
+
     from coderl.models.actor import ModelLoadError
     from coderl.models.critic import Critic
     from coderl.models.tokenizer import load_tokenizer, prepare_tokenizer
@@ -319,10 +321,15 @@ def build_critic(cfg: RecipeConfig):
     device = resolve_device(cfg.model.device)
     if c.backbone == "actor":
         model, tok = load_actor(cfg)
-        critic = Critic.from_model(model, c.n_classes)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(c.seed)  # the new head's initial weights: the same critic for the same config
+        if c.backbone == "actor":
+            critic = Critic.from_model(model, c.n_classes)
+        else:
+            critic = Critic.from_pretrained_backbone(c.backbone, c.n_classes)
+    if c.backbone == "actor":
         del model
     else:
-        critic = Critic.from_pretrained_backbone(c.backbone, c.n_classes)
         try:
             tok = load_tokenizer(c.backbone)
         except Exception as e:  # noqa: BLE001 - TokenizerLoadError names the path
@@ -336,8 +343,15 @@ def run_critic_train(cfg: RecipeConfig, samples: str | Path | None = None, verdi
                      log: Log = _quiet) -> dict[str, Any]:
     """Train the critic on executed samples (+ ground-truth solutions as "passed"); save it to ``out``.
 
-    ``resume``: a critic already completed in ``out`` is kept (training is not checkpointed mid-way)."""
-    from coderl.models.critic import outcome_label, train_critic
+    The critic is checkpointed after every epoch (``out/checkpoints/epoch-N``, the last two kept). ``resume``:
+    a critic already completed in ``out`` is kept; an interrupted one continues after its last finished epoch
+    (with the same critic settings; a changed setting is refused)."""
+    import shutil
+
+    import torch
+
+    from coderl.models.critic import Critic, outcome_label, train_critic
+    from coderl.rl.checkpoint import check_same_config
     from coderl.tasks.prompt import format_prompt
 
     samples = Path(samples or cfg.out_dir / SAMPLES)
@@ -357,12 +371,38 @@ def run_critic_train(cfg: RecipeConfig, samples: str | Path | None = None, verdi
         examples += [(format_prompt(p), sol, passed) for p in seen.values()
                      for sol in p.solutions[:max(1, cfg.data.solutions_per_problem)]]
     critic, tok = build_critic(cfg)
+    ckpts = out / "checkpoints"
+    settings = {"critic": asdict(c), "examples": len(examples), "backbone_of": cfg.model.path}
+    state = None
+    if resume and (ckpts / "latest").is_file():
+        last = ckpts / (ckpts / "latest").read_text().strip()
+        state = torch.load(last / "trainer_state.pt", weights_only=False)
+        check_same_config(state["settings"], settings, last)
+        critic.load_state_dict(Critic.load(last, device=critic.device).state_dict())
+        log(f"critic: resuming after epoch {state['epoch']} ({last})")
+
+    def on_epoch(st: dict[str, Any]) -> None:
+        name = f"epoch-{st['epoch']:03d}"
+        tmp = ckpts / f".{name}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        critic.save(tmp, tokenizer=tok)
+        torch.save({**st, "settings": settings}, tmp / "trainer_state.pt")
+        shutil.rmtree(ckpts / name, ignore_errors=True)
+        os.replace(tmp, ckpts / name)
+        (ckpts / "latest.tmp").write_text(name)
+        os.replace(ckpts / "latest.tmp", ckpts / "latest")
+        for old in sorted(d for d in ckpts.glob("epoch-*") if d.name != name)[:-1]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    ckpts.mkdir(parents=True, exist_ok=True)
     stats = train_critic(critic, tok, examples, epochs=c.epochs, lr=c.lr, batch_size=c.batch_size, seed=c.seed,
                          progress=progress, pool=c.pool, token_loss_weight=c.token_loss_weight,
-                         balance_classes=c.balance_classes, max_length=c.max_length)
+                         balance_classes=c.balance_classes, max_length=c.max_length, on_epoch=on_epoch,
+                         resume_state=state)
     critic.save(out, tokenizer=tok)
     save_resolved(cfg, out / "recipe.yaml")
-    stats = {**stats, "samples": str(samples), "verdicts": str(verdicts), "backbone": c.backbone}
+    stats = {**stats, "samples": str(samples), "verdicts": str(verdicts), "backbone": c.backbone,
+             "resumed_after_epoch": state["epoch"] if state else 0}
     stats_file.write_text(json.dumps(stats, indent=2) + "\n")
     log(f"critic: trained on {stats['examples']} examples, final loss {stats['loss']:.4f} -> {out}")
     return stats

@@ -233,3 +233,49 @@ def test_repair_stage_names_a_missing_actor(tmp_path, models, cli):
                        repair={"actor": str(tmp_path / "nope")})
     code, out = cli("train", "--stage", "repair", "-c", cfg, "--no-progress")
     assert code == 2 and "nope" in out
+
+
+def test_critic_training_interrupted_after_an_epoch_resumes_to_the_same_critic(tmp_path, models, monkeypatch):
+    import coderl.models.critic as critic_mod
+    from coderl.models.critic import Critic
+    from coderl.pipelines.recipe import load_recipe
+    from coderl.pipelines.stages import run_critic_train, run_exec
+    from coderl.tasks import load_problems
+
+    problems = load_problems("mbpp", str(tm.MBPP_FILE), "test")
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("".join(json.dumps({"task_id": p.task_id, "completion": text}) + "\n" for p in problems
+                               for text in (p.solutions[0], "def broken(:\n", "raise ValueError\n")))
+    over = [f"model.path={models['gpt2']}", "data.dataset=mbpp", f"data.path={tm.MBPP_FILE}", "data.train_split=test",
+            "execution.workers=2", "critic.epochs=3", "critic.batch_size=4", "critic.lr=0.001"]
+    run_exec(load_recipe(None, [*over, f"out={tmp_path / 'a'}"]), samples, progress=False)
+    verdicts = tmp_path / "samples.verdicts.jsonl"
+    whole = run_critic_train(load_recipe(None, [*over, f"out={tmp_path / 'a'}"]), samples, verdicts, progress=False)
+
+    real = critic_mod.train_critic
+
+    class Killed(Exception):
+        pass
+
+    def killed_after_one_epoch(*args, on_epoch, **kw):
+        def hook(state):
+            on_epoch(state)
+            raise Killed
+
+        return real(*args, on_epoch=hook, **kw)
+
+    cfg_b = load_recipe(None, [*over, f"out={tmp_path / 'b'}"])
+    monkeypatch.setattr(critic_mod, "train_critic", killed_after_one_epoch)
+    with pytest.raises(Killed):
+        run_critic_train(cfg_b, samples, verdicts, progress=False)
+    monkeypatch.setattr(critic_mod, "train_critic", real)
+    assert (tmp_path / "b" / "critic" / "checkpoints" / "latest").read_text() == "epoch-001"
+    resumed = run_critic_train(cfg_b, samples, verdicts, resume=True, progress=False)
+    assert resumed["resumed_after_epoch"] == 1 and resumed["steps"] == whole["steps"]
+    assert resumed["epoch_losses"] == pytest.approx(whole["epoch_losses"], abs=1e-5)
+    a, b = (Critic.load(tmp_path / d / "critic").state_dict() for d in ("a", "b"))
+    assert all((a[k] - b[k]).abs().max() < 1e-5 for k in a)
+    with pytest.raises(ValueError, match="configuration differs"):  # resuming with other settings is refused
+        (tmp_path / "b" / "critic" / "critic_train.json").unlink()
+        run_critic_train(load_recipe(None, [*over, f"out={tmp_path / 'b'}", "critic.lr=0.01"]), samples, verdicts,
+                         resume=True, progress=False)

@@ -26,8 +26,10 @@ def test_unknown_field_and_bad_type(tmp_path, cli):
     assert code == 2 and "unknown field 'sampling.temprature'" in out
     code, out = cli("train", "--stage", "rl", "-c", cfg_file(tmp_path), "rl.steps=many")
     assert code == 2 and "field 'rl.steps' must be int" in out
-    code, out = cli("train", "--stage", "repair", "-c", cfg_file(tmp_path))
-    assert code == 2 and "--stage must be one of sft, rl" in out
+    code, out = cli("train", "--stage", "critic", "-c", cfg_file(tmp_path))
+    assert code == 2 and "--stage must be one of sft, rl, repair" in out
+    code, out = cli("train", "--stage", "repair", "-c", cfg_file(tmp_path))  # a config with no model in it
+    assert code == 2 and "no actor for the repair stage" in out
 
 
 def test_missing_model_and_data(tmp_path, models, cli):

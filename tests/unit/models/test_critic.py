@@ -197,3 +197,31 @@ def test_from_pretrained_backbone(t5_pair, gpt2, bpe, tmp_path):
     assert torch.equal(c1.backbone.wte.weight, gpt2.transformer.wte.weight)
     with pytest.raises(ModelLoadError, match="does not exist"):
         Critic.from_pretrained_backbone(tmp_path / "nope")
+
+
+def test_training_resumed_after_an_epoch_matches_the_uninterrupted_run(bpe):
+    data = [("# add\n", f"def f(x):\n    return x + {i}\n", i % 4) for i in range(24)]
+    kw = dict(epochs=3, lr=3e-3, batch_size=8, seed=5, progress=False)  # dropout on: the torch RNG matters
+    full = tiny_critic(bpe, n_layer=1, n_embd=32, n_head=2, seed=0, dropout=0.1)
+    s_full = train_critic(full, bpe, data, **kw)
+
+    class Stop(Exception):
+        pass
+
+    saved = {}
+
+    def stop_after_first(state):
+        saved.update(state=state, weights={k: v.clone() for k, v in part.state_dict().items()})
+        raise Stop
+
+    part = tiny_critic(bpe, n_layer=1, n_embd=32, n_head=2, seed=0, dropout=0.1)
+    with pytest.raises(Stop):
+        train_critic(part, bpe, data, on_epoch=stop_after_first, **kw)
+    assert saved["state"]["epoch"] == 1 and saved["state"]["steps"] == 3
+    resumed = tiny_critic(bpe, n_layer=1, n_embd=32, n_head=2, seed=7, dropout=0.1)  # other weights: overwritten
+    resumed.load_state_dict(saved["weights"])
+    s_res = train_critic(resumed, bpe, data, resume_state=saved["state"], **kw)
+    assert s_res["steps"] == s_full["steps"] == 9
+    assert s_res["epoch_losses"] == pytest.approx(s_full["epoch_losses"], abs=1e-6)
+    for k, v in full.state_dict().items():
+        assert torch.allclose(v, resumed.state_dict()[k], atol=1e-6), k
