@@ -12,7 +12,7 @@ wall-clock timeout costs exactly the timeout in any executor, so with t timeouts
 times contain at least t x timeout / w seconds that no executor can shorten; the second figure is the
 executors' own speed.
 
-    .venv/bin/python benchmarks/exec_vs_humaneval.py [--loops 2] [--workers 2] [--timeout 3] [--repeats 3]
+    .venv/bin/python benchmarks/exec_vs_humaneval.py [--loops 2] [--workers 2] [--timeout 3] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def main() -> int:
     ap.add_argument("--loops", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=3.0)
-    ap.add_argument("--repeats", type=int, default=3, help="timings of the programs that finish, per executor")
+    ap.add_argument("--repeats", type=int, default=5, help="timings of the programs that finish, per executor")
     args = ap.parse_args()
     progs = build_programs(args.loops)
     ours, results, t_ours = run_coderl(progs, args.workers, args.timeout)
