@@ -63,7 +63,8 @@ class Critic(nn.Module):
 
     ``backbone`` is any module called as ``backbone(input_ids=..., attention_mask=...)`` returning an object with
     ``last_hidden_state`` (B, L, H) -- a transformers base model or encoder; ``backbone_config`` is its config
-    (``backbone.config`` when it has one), saved with the critic. ``head_size`` defaults to H.
+    (``backbone.config`` when it has one), saved with the critic. ``head_size`` defaults to H. ``seed`` initialises
+    the head from its own RNG stream (the global one is left as it was); None draws it from the global RNG.
     """
 
     def __init__(
@@ -75,6 +76,7 @@ class Critic(nn.Module):
         class_names: Sequence[str] | None = None,
         backbone_config: PretrainedConfig | None = None,
         backbone_part: str = "model",
+        seed: int | None = None,
     ) -> None:
         super().__init__()
         if n_classes < 2:
@@ -95,13 +97,16 @@ class Critic(nn.Module):
         self.class_names = list(class_names)
         self.head_size = head_size or hidden
         self.dropout = dropout
-        self.head = nn.Sequential(
-            nn.Dropout(dropout),
-            nn.Linear(hidden, self.head_size),
-            nn.Tanh(),
-            nn.Dropout(dropout),
-            nn.Linear(self.head_size, n_classes),
-        )
+        with torch.random.fork_rng(devices=[], enabled=seed is not None):
+            if seed is not None:  # the head's initial weights, so that one config builds one critic
+                torch.manual_seed(seed)
+            self.head = nn.Sequential(
+                nn.Dropout(dropout),
+                nn.Linear(hidden, self.head_size),
+                nn.Tanh(),
+                nn.Dropout(dropout),
+                nn.Linear(self.head_size, n_classes),
+            )
         self._pass_positions = _accepts(backbone, "position_ids")
         self._pass_use_cache = _accepts(backbone, "use_cache")
 

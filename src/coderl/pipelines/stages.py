@@ -311,8 +311,6 @@ def labelled_samples(samples: Path, verdicts: Path, problems: list[Problem]) -> 
 
 def build_critic(cfg: RecipeConfig):
     """``(critic, tokenizer)``: a head on a copy of the actor's backbone, or on a separate model's."""
-    import torch
-
     from coderl.models.actor import ModelLoadError
     from coderl.models.critic import Critic
     from coderl.models.tokenizer import load_tokenizer, prepare_tokenizer
@@ -321,15 +319,10 @@ def build_critic(cfg: RecipeConfig):
     device = resolve_device(cfg.model.device)
     if c.backbone == "actor":
         model, tok = load_actor(cfg)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(c.seed)  # the new head's initial weights: the same critic for the same config
-        if c.backbone == "actor":
-            critic = Critic.from_model(model, c.n_classes)
-        else:
-            critic = Critic.from_pretrained_backbone(c.backbone, c.n_classes)
-    if c.backbone == "actor":
+        critic = Critic.from_model(model, c.n_classes, seed=c.seed)
         del model
     else:
+        critic = Critic.from_pretrained_backbone(c.backbone, c.n_classes, seed=c.seed)
         try:
             tok = load_tokenizer(c.backbone)
         except Exception as e:  # noqa: BLE001 - TokenizerLoadError names the path

@@ -186,6 +186,16 @@ def test_critic_from_actor_models(gpt2, t5_pair, bpe, tmp_path):
     assert torch.equal(gpt2.transformer.wte.weight, before)
 
 
+def test_seeded_head_is_reproducible_and_leaves_the_global_rng(gpt2):
+    heads = []
+    for seed in (3, 3, 4):
+        state = torch.get_rng_state()
+        heads.append(Critic.from_model(gpt2, n_classes=4, seed=seed).head.state_dict())
+        assert torch.equal(torch.get_rng_state(), state)
+    assert all(torch.equal(heads[0][k], heads[1][k]) for k in heads[0])
+    assert not all(torch.equal(heads[0][k], heads[2][k]) for k in heads[0])
+
+
 def test_from_pretrained_backbone(t5_pair, gpt2, bpe, tmp_path):
     from coderl.models.actor import ModelLoadError, save_checkpoint
 
