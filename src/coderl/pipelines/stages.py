@@ -339,12 +339,10 @@ def run_critic_train(cfg: RecipeConfig, samples: str | Path | None = None, verdi
     The critic is checkpointed after every epoch (``out/checkpoints/epoch-N``, the last two kept). ``resume``:
     a critic already completed in ``out`` is kept; an interrupted one continues after its last finished epoch
     (with the same critic settings; a changed setting is refused)."""
-    import shutil
-
     import torch
 
     from coderl.models.critic import Critic, outcome_label, train_critic
-    from coderl.rl.checkpoint import check_same_config
+    from coderl.rl.checkpoint import check_same_config, commit_checkpoint, latest_checkpoint, load_training_state
     from coderl.tasks.prompt import format_prompt
 
     samples = Path(samples or cfg.out_dir / SAMPLES)
@@ -364,30 +362,21 @@ def run_critic_train(cfg: RecipeConfig, samples: str | Path | None = None, verdi
         examples += [(format_prompt(p), sol, passed) for p in seen.values()
                      for sol in p.solutions[:max(1, cfg.data.solutions_per_problem)]]
     critic, tok = build_critic(cfg)
-    ckpts = out / "checkpoints"
     settings = {"critic": asdict(c), "examples": len(examples), "backbone_of": cfg.model.path}
     state = None
-    if resume and (ckpts / "latest").is_file():
-        last = ckpts / (ckpts / "latest").read_text().strip()
-        state = torch.load(last / "trainer_state.pt", weights_only=False)
+    if resume and (last := latest_checkpoint(out)) is not None:
+        state = load_training_state(last)
         check_same_config(state["settings"], settings, last)
         critic.load_state_dict(Critic.load(last, device=critic.device).state_dict())
         log(f"critic: resuming after epoch {state['epoch']} ({last})")
 
     def on_epoch(st: dict[str, Any]) -> None:
-        name = f"epoch-{st['epoch']:03d}"
-        tmp = ckpts / f".{name}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        critic.save(tmp, tokenizer=tok)
-        torch.save({**st, "settings": settings}, tmp / "trainer_state.pt")
-        shutil.rmtree(ckpts / name, ignore_errors=True)
-        os.replace(tmp, ckpts / name)
-        (ckpts / "latest.tmp").write_text(name)
-        os.replace(ckpts / "latest.tmp", ckpts / "latest")
-        for old in sorted(d for d in ckpts.glob("epoch-*") if d.name != name)[:-1]:
-            shutil.rmtree(old, ignore_errors=True)
+        def write(d: Path) -> None:
+            critic.save(d, tokenizer=tok)
+            torch.save({**st, "settings": settings}, d / "trainer_state.pt")
 
-    ckpts.mkdir(parents=True, exist_ok=True)
+        commit_checkpoint(out, f"epoch-{st['epoch']:03d}", write)
+
     stats = train_critic(critic, tok, examples, epochs=c.epochs, lr=c.lr, batch_size=c.batch_size, seed=c.seed,
                          progress=progress, pool=c.pool, token_loss_weight=c.token_loss_weight,
                          balance_classes=c.balance_classes, max_length=c.max_length, on_epoch=on_epoch,

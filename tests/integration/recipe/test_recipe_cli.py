@@ -272,6 +272,8 @@ def test_critic_training_interrupted_after_an_epoch_resumes_to_the_same_critic(t
     assert (tmp_path / "b" / "critic" / "checkpoints" / "latest").read_text() == "epoch-001"
     resumed = run_critic_train(cfg_b, samples, verdicts, resume=True, progress=False)
     assert resumed["resumed_after_epoch"] == 1 and resumed["steps"] == whole["steps"]
+    ckpts = tmp_path / "b" / "critic" / "checkpoints"  # the newest two epochs are kept
+    assert sorted(p.name for p in ckpts.iterdir()) == ["epoch-002", "epoch-003", "latest"]
     assert resumed["epoch_losses"] == pytest.approx(whole["epoch_losses"], abs=1e-5)
     a, b = (Critic.load(tmp_path / d / "critic").state_dict() for d in ("a", "b"))
     assert all((a[k] - b[k]).abs().max() < 1e-5 for k in a)
