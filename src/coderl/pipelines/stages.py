@@ -68,12 +68,17 @@ def load_actor(cfg: RecipeConfig, path: str | None = None, for_training: bool = 
     if not src:
         raise StageError("no model given: set model.path in the config (or model.path=DIR on the command line)")
     model, tok = load_model(src, kind=cfg.model.kind, dtype=cfg.model.dtype, device=resolve_device(cfg.model.device))
-    if for_training and cfg.model.lora.enabled:
-        from coderl.models.lora import apply_lora
+    return (with_lora(cfg, model) if for_training else model), tok
 
-        lo = cfg.model.lora
-        model = apply_lora(model, lo.r, lo.alpha, lo.dropout, lo.target_modules)
-    return model, tok
+
+def with_lora(cfg: RecipeConfig, model):
+    """``model`` ready for training: wrapped with LoRA adapters when ``model.lora.enabled``, else itself."""
+    if not cfg.model.lora.enabled:
+        return model
+    from coderl.models.lora import apply_lora
+
+    lo = cfg.model.lora
+    return apply_lora(model, lo.r, lo.alpha, lo.dropout, lo.target_modules)
 
 
 def load_split(cfg: RecipeConfig, split: str | None = None) -> list[Problem]:
@@ -681,6 +686,7 @@ def run_repair(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = 
 
     from coderl.inference.repair import collect_repair_examples, new_repair_model, train_repair, write_pairs
     from coderl.models.actor import save_checkpoint
+    from coderl.models.lora import merged
     from coderl.rl.checkpoint import write_json
 
     r = cfg.repair
@@ -708,13 +714,12 @@ def run_repair(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = 
     elif getattr(model.config, "model_type", None) == "gpt2":
         repair = new_repair_model(tok, model, n_positions=r.positions, seed=r.seed)
     else:  # any other architecture: fine-tune the actor's own weights (sampling is over)
-        repair = load_actor(cfg, actor_path, for_training=True)[0]
+        repair = with_lora(cfg, model)
+    del model  # the GPT-2 repair model holds a copy: the actor itself need not stay in memory while it trains
     try:
         hist = train_repair(repair, tok, examples, r.train, progress=progress)
     except ValueError as e:
         raise StageError(f"repair: {e}") from None
-    from coderl.models.lora import merged
-
     info = {"actor": actor_path, "problems": len(problems), **counts, "steps": hist["steps"],
             "trained_pairs": hist["pairs"], "dropped": hist["dropped"],
             "final_loss": hist["loss"][-1] if hist["loss"] else None}
