@@ -155,7 +155,7 @@ def test_cache_second_run_reports_hits_and_identical_verdicts(tmp_path):
 
 
 START_UP_PROBE = r'''
-import json, sys
+import json, os, sys
 from coderl.cli.main import app
 try:
     app(sys.argv[1:])
@@ -170,7 +170,7 @@ def test_exec_start_up_imports_no_heavy_library(tmp_path):
     # servers only, rich only when a progress bar is shown, and torch/transformers/pydantic nowhere on this path.
     heavy = ["numpy", "rich", "pydantic", "torch", "transformers", "ray"]
     req = write_jsonl(tmp_path / "r.jsonl", REQUESTS[:1])
-    out = subprocess.run([sys.executable, "-c", "import os\n" + START_UP_PROBE, "exec", str(req), "-o",
+    out = subprocess.run([sys.executable, "-c", START_UP_PROBE, "exec", str(req), "-o",
                           str(tmp_path / "out.jsonl"), "--workers", "1", "--no-progress"],
                          capture_output=True, text=True, timeout=120, env={**os.environ, "HEAVY": json.dumps(heavy)})
     assert out.returncode == 0, out.stderr[-2000:]
