@@ -86,8 +86,9 @@ def show_command(
 def _spec_lines(spec: dict, limit: int) -> list[str]:
     if spec["type"] == "assert":
         lines = [a for a in spec["asserts"][:limit]]
-        if spec.get("setup"):
-            lines.insert(0, f"(setup: {len(spec['setup'].splitlines())} lines)")
+        for key in ("fixtures", "setup"):
+            if spec.get(key):
+                lines.insert(0, f"({key}: {len(spec[key].splitlines())} lines)")
         return lines
     out = []
     for i, (inp, exp) in enumerate(zip(spec["inputs"][:limit], spec["outputs"][:limit], strict=False)):

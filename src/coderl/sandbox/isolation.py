@@ -23,12 +23,14 @@ CHILD_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL"
              "MKL_NUM_THREADS": "1"}
 
 _CLONE_NEWNS = 0x00020000
+_CLONE_NEWPID = 0x20000000
 _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWNET = 0x40000000
 _CLONE_NEWIPC = 0x08000000
 _MS_RDONLY = 1
 _MS_NOSUID = 2
 _MS_NODEV = 4
+_MS_NOEXEC = 8
 _MS_REMOUNT = 32
 _MS_BIND = 4096
 _MS_REC = 16384
@@ -220,6 +222,80 @@ def setup_server(prot: Protections, base_dir: str, tmpfs_mb: int, expose: list[s
     os.chmod(base_dir, 0o711)
 
 
+def new_pid_namespace(prot: Protections) -> bool:
+    """Put the server's *next* child (the zygote) into a new PID namespace, as its process 1."""
+    try:
+        unshare(_CLONE_NEWPID)
+    except OSError as e:
+        prot.fail("pid namespace", f"unshare failed ({e.strerror}); runs can list the host's processes")
+        return False
+    return True
+
+
+DEV_NODES = ("null", "zero", "full", "random", "urandom")
+
+
+def private_proc_dev_sys(pid_namespace: bool) -> dict[str, str]:
+    """In the zygote, before it forks any run: its own mount namespace in which /proc belongs to its PID
+    namespace and is read-only, /sys is read-only, and /dev is a read-only tmpfs holding only null, zero,
+    full, random, urandom, the private /dev/shm and the fd links. Returns {protection: how} for what took
+    effect, and {"!" + protection: why} for what did not."""
+    done: dict[str, str] = {}
+    try:
+        unshare(_CLONE_NEWNS)
+        mount(None, "/", None, _MS_REC | _MS_PRIVATE, None)
+    except OSError as e:
+        return {"!private /proc, /dev, /sys": f"no mount namespace for the zygote ({e.strerror})"}
+    ro = _MS_NOSUID | _MS_NODEV | _MS_NOEXEC | _MS_RDONLY
+    if pid_namespace:
+        try:
+            mount("proc", "/proc", "proc", ro, None)
+            done["pid namespace"] = "runs are alone in a PID namespace (the zygote is its process 1) with a " \
+                                    "read-only /proc of their own: no host process is visible"
+        except OSError as e:
+            done["!pid namespace"] = f"a /proc for the namespace could not be mounted ({e.strerror})"
+    if "pid namespace" not in done:
+        try:
+            mount(None, "/proc", None, _MS_REMOUNT | _MS_BIND | ro, None)
+        except OSError as e:
+            done["!private /proc, /dev, /sys"] = f"/proc stays writable ({e.strerror})"
+            return done
+    try:
+        for mnt in _mounts_under("/sys"):
+            mount(None, mnt, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None)
+        _minimal_dev()
+    except OSError as e:
+        done["!private /proc, /dev, /sys"] = f"could not set up ({e.strerror})"
+        return done
+    done["private /proc, /dev, /sys"] = "/proc and /sys read-only; /dev a read-only tmpfs with only " \
+                                        + ", ".join(DEV_NODES) + ", shm and the fd links"
+    return done
+
+
+def _mounts_under(top: str) -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4].replace("\\040", " ") for line in f]
+    return sorted({p for p in points if p == top or p.startswith(top + "/")}, key=len)
+
+
+def _minimal_dev() -> None:
+    nodes = {n: os.open(f"/dev/{n}", os.O_PATH | os.O_NOFOLLOW) for n in DEV_NODES if os.path.exists(f"/dev/{n}")}
+    shm = os.open("/dev/shm", os.O_PATH | os.O_DIRECTORY) if os.path.isdir("/dev/shm") else None
+    mount("coderl", "/dev", "tmpfs", _MS_NOSUID | _MS_NOEXEC, "size=64k,mode=755")
+    for n, fd in nodes.items():
+        open(f"/dev/{n}", "w").close()
+        mount(f"/proc/self/fd/{fd}", f"/dev/{n}", None, _MS_BIND, None)
+        os.close(fd)
+    if shm is not None:
+        os.mkdir("/dev/shm")
+        mount(f"/proc/self/fd/{shm}", "/dev/shm", None, _MS_BIND | _MS_REC, None)
+        os.close(shm)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                         ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, f"/dev/{name}")
+    mount(None, "/dev", None, _MS_REMOUNT | _MS_NOSUID | _MS_NOEXEC | _MS_RDONLY, "size=64k,mode=755")
+
+
 def setup_child_limits(memory_mb: int, cpu_seconds: int, file_mb: int, nofile: int, nproc: int | None) -> None:
     """rlimits for the child; called after fork and before dropping privileges."""
     mb = 1024 * 1024
@@ -256,7 +332,9 @@ def kill_uid(uid: int) -> None:
 
 
 def clean_dir(path: str, keep: str | None = None) -> None:
-    """Remove the contents of ``path`` (not the directory itself), except the entry named ``keep``."""
+    """Remove the contents of ``path`` (not the directory itself), except the entry named ``keep``, without
+    following links: shutil.rmtree walks through directory descriptors and checks that each directory it
+    enters is the one it listed, so entries swapped for symlinks meanwhile lead nowhere."""
     try:
         entries = list(os.scandir(path))
     except OSError:

@@ -6,9 +6,13 @@ A request is one program with its tests::
 
 TestSpec is one of::
 
-    {"type": "assert", "setup"?: str, "asserts": [str, ...]}
+    {"type": "assert", "setup"?: str, "fixtures"?: str, "asserts": [str, ...]}
     {"type": "stdio",  "inputs": [str, ...], "outputs": [str, ...]}
     {"type": "call",   "fn_name": str, "inputs": [[arg, ...], ...], "outputs": [value, ...], "wrapped"?: bool}
+
+``setup`` is test code run by the judge only (it may hold expected values: HumanEval's ``check``);
+``fixtures`` is code run in the program's process after the program (test inputs and imports the program
+may rely on: MBPP's ``test_setup_code`` and ``test_imports``), so it must hold no expected values.
 
 ``wrapped`` (APPS convention) lets ``outputs[i]`` also match a return value equal to its only element (with
 the ``apps`` checker: its first element, as APPS's harness does).
@@ -124,8 +128,9 @@ def validate_tests(t: Any, prefix: str = "tests.") -> dict[str, Any]:
         asserts = _str_list(t, "asserts", prefix)
         if not asserts:
             raise RequestError("needs at least one assert", field=prefix + "asserts")
-        if "setup" in t and not isinstance(t["setup"], str):
-            raise RequestError("expected a string", field=prefix + "setup")
+        for key in ("setup", "fixtures"):
+            if key in t and not isinstance(t[key], str):
+                raise RequestError("expected a string", field=prefix + key)
     else:
         inputs = _need(t, "inputs", list, prefix, "a list")
         outputs = _need(t, "outputs", list, prefix, "a list")

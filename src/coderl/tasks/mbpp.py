@@ -81,18 +81,20 @@ def problem_from_record(d: dict[str, Any], lineno: int | None = None, path: str 
         lists[key] = v
     if not lists["test_list"]:
         raise bad("missing or empty (expected the assert statements)", "test_list")
-    setup = d.get("test_setup_code") or ""
-    if not isinstance(setup, str):
+    # MBPP's set-up code builds test inputs (and imports) that the program's functions use too, so it runs in
+    # the program's process as fixtures; the asserts themselves are judged outside it.
+    fixtures = d.get("test_setup_code") or ""
+    if not isinstance(fixtures, str):
         raise bad("expected a string", "test_setup_code")
     if lists["test_imports"]:
-        setup = "\n".join(lists["test_imports"]) + ("\n" + setup if setup else "")
+        fixtures = "\n".join(lists["test_imports"]) + ("\n" + fixtures if fixtures else "")
     hidden = lists["test_list"] + (lists["challenge_test_list"] if challenge_tests else [])
     prompt = PROMPT_TEMPLATE.format(text=text.strip(), tests="\n".join(lists["test_list"]))
     return Problem(
         task_id=f"Mbpp/{tid}",
         prompt=prompt,
-        tests={"type": "assert", "setup": setup, "asserts": hidden},
-        example_tests={"type": "assert", "setup": setup, "asserts": list(lists["test_list"])},
+        tests={"type": "assert", "fixtures": fixtures, "asserts": hidden},
+        example_tests={"type": "assert", "fixtures": fixtures, "asserts": list(lists["test_list"])},
         solutions=[code.replace("\r\n", "\n")] if code else [],
         source=SOURCE,
         entry_point=_entry_point(code, lists["test_list"]),

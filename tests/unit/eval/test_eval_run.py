@@ -58,14 +58,15 @@ def test_extract_option_on_chat_style_output(executor):
 
 def test_mbpp_fixture_solutions_pass(executor):
     problems = [p for p in load_mbpp(FIXTURES / "mbpp_mini.jsonl", split="all", challenge_tests=True)
-                if not p.tests["setup"]]
+                if not p.tests["fixtures"]]
     samples = [Sample(p.task_id, p.solutions[0], False, i + 1, 0) for i, p in enumerate(problems)]
     verdicts, s = run(problems, samples, executor)
     assert {v.task_id: v.outcome for v in verdicts} == {p.task_id: "passed" for p in problems}
 
 
 def test_mbpp_test_setup_code_is_visible_to_the_program(executor):
-    (p,) = [p for p in load_mbpp(FIXTURES / "mbpp_mini.jsonl") if p.tests["setup"]]  # Mbpp/13: PI in the setup
+    """MBPP's set-up code runs in the program's process as fixtures, so the program's functions see its names."""
+    (p,) = [p for p in load_mbpp(FIXTURES / "mbpp_mini.jsonl") if p.tests["fixtures"]]  # Mbpp/13: PI
     verdicts, _ = run([p], [Sample(p.task_id, p.solutions[0], False, 1, 0)], executor)
     assert verdicts[0].outcome == "passed"
 

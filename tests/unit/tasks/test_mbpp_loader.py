@@ -30,7 +30,7 @@ def test_problem_fields_and_standard_prompt():
     p = load_mbpp(FIXTURE)[0]
     tests = ['assert remove_Occ("hello","l") == "heo"', 'assert remove_Occ("abcda","a") == "bcd"',
              'assert remove_Occ("PHP","P") == "H"']
-    assert p.tests == {"type": "assert", "setup": "", "asserts": tests}
+    assert p.tests == {"type": "assert", "fixtures": "", "asserts": tests}
     assert p.example_tests["asserts"] == tests
     assert p.entry_point == "remove_Occ" and p.source == "mbpp" and not p.completion_style
     assert "\r" not in p.solutions[0]
@@ -38,7 +38,7 @@ def test_problem_fields_and_standard_prompt():
         text="Write a python function to remove first and last occurrence of a given character from the string.",
         tests="\n".join(tests))
     assert p.metadata["challenge_tests"] and len(load_mbpp(FIXTURE, challenge_tests=True)[0].tests["asserts"]) == 5
-    assert load_mbpp(FIXTURE)[2].tests["setup"] == "PI = 3.141592653589793"
+    assert load_mbpp(FIXTURE)[2].tests["fixtures"] == "PI = 3.141592653589793"
 
 
 def test_three_shot_prompt_uses_prompt_split_tasks():
@@ -94,4 +94,4 @@ def test_sanitized_layout_is_accepted():
     from coderl.tasks.mbpp import problem_from_record
 
     p = problem_from_record(rec)
-    assert p.tests["setup"] == "import math" and p.entry_point == "f" and "Sort rows by sum." in p.prompt
+    assert p.tests["fixtures"] == "import math" and p.entry_point == "f" and "Sort rows by sum." in p.prompt

@@ -1,0 +1,625 @@
+"""The judge: runs the tests in the fork server, a process the program cannot reach, and asks the sandboxed
+child only for what the program computes.
+
+For **assert** tests the test code (HumanEval's ``check``, MBPP's asserts) is executed here, in a namespace
+where every name the program defined is a :class:`Remote`: calling it sends the (plain) arguments to the
+child, which calls the program's function and sends back the (plain) return value. So the expected values,
+the comparison (``==``, ``math.isclose``, ``abs(a - b) < eps``, ``sorted``, ``set``), the builtins and modules
+the tests use, and the deadline all live here. Names the tests use that the program bound to a module, or
+to an attribute of an installed module (``from math import isclose``), are bound to this process's own copy.
+An object that is not a plain value (an instance of the program's class) stays in the child; the tests may
+call its methods and read its attributes, ``len``, ``str``, ``list`` and index it (the program answers), but
+comparing it, hashing it, using it as a truth value or in arithmetic fails the test (``untrusted_object``):
+those would let the program decide the assertion.
+
+**Call** tests send each input to the child the same way and compare the return value here; **stdio** tests
+run one fresh child per input and compare what it printed. Every deadline is set and enforced here.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import importlib
+import signal
+import sys
+import time
+import types
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from coderl.sandbox import values
+from coderl.sandbox.child import ChildGone, Deadline
+from coderl.sandbox.compare import call_match, stdio_match
+
+if TYPE_CHECKING:
+    from coderl.sandbox.child import Child
+
+Spawn = Callable[..., "Child"]
+
+# A program tells the judge which module each of its globals is, and the test code may call what that name
+# holds, with the tests' own arguments, in this (privileged) process. So the judge binds such a name only to
+# modules that compute and nothing else, never to one that reaches files, processes or the network (a
+# program claiming that its `candidate` is `os.kill` must not get the tests' integers sent to it). Attributes
+# (`from math import isclose`) only of those without file functions (numpy has np.save, json has dump).
+TRUSTED_MODULES = frozenset({"math", "cmath", "numpy", "collections", "itertools", "functools", "heapq", "bisect",
+                             "re", "string", "fractions", "decimal", "statistics", "typing", "datetime", "copy",
+                             "operator", "array", "dataclasses", "enum", "hashlib", "textwrap", "unicodedata",
+                             "random", "json"})
+_TRUSTED_ATTRIBUTE_MODULES = TRUSTED_MODULES - {"numpy", "json"}
+# A test that says `math.isclose(...)` (or `np.allclose`) without importing the module means the module, not
+# whatever the program bound to that name: these names are always the judge's own modules.
+_MODULE_NAMES = {**{m: m for m in TRUSTED_MODULES}, "np": "numpy"}
+_BUILTIN_NAMES = frozenset(builtins.__dict__)
+
+
+class Untrusted(BaseException):
+    """A test compared (or hashed, negated, ...) an object the program controls. A BaseException, so that test
+    code catching ``Exception`` cannot turn it into a pass; the run also remembers it."""
+
+
+class ProgramExit(BaseException):
+    """The program called ``exit()`` (``sys.exit``) while answering."""
+
+
+class ProgramError(Exception):
+    """An exception the program raised that has no builtin counterpart here."""
+
+
+class Unsupported(Exception):
+    """The tests passed something to the program that cannot cross as a plain value (a function, an object of
+    the tests' own class)."""
+
+
+# -- the stand-in for the program's objects ---------------------------------------------------------------
+
+def _untrusted(self: Remote, *_a: Any) -> Any:
+    run = object.__getattribute__(self, "_run")
+    run.untrusted = True
+    raise Untrusted(f"{object.__getattribute__(self, '_type')} is an object of the program")
+
+
+class Remote:
+    """A function, class or object of the program, which stays in the sandboxed child."""
+
+    __slots__ = ("_run", "_id", "_type")
+
+    def __init__(self, run: Run, ident: int, type_name: str):
+        object.__setattr__(self, "_run", run)
+        object.__setattr__(self, "_id", ident)
+        object.__setattr__(self, "_type", type_name)
+
+    def _ask(self, op: str, *rest: Any) -> Any:
+        return object.__getattribute__(self, "_run").ask(op, object.__getattribute__(self, "_id"), *rest)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return object.__getattribute__(self, "_run").call(self, args, kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") and name.endswith("__"):
+            # Probes by libraries (numpy's __array__, copy's __deepcopy__) must not reach the program.
+            raise AttributeError(name)
+        return self._ask("getattr", name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise Unsupported("setting attributes of the program's objects")
+
+    def __len__(self) -> int:
+        n = self._ask("len")
+        if type(n) is not int or n < 0:
+            raise TypeError("len() of the program's object is not a non-negative int")
+        return n
+
+    def __iter__(self) -> Any:
+        items = self._ask("list")
+        if type(items) is not list:
+            raise TypeError("the program's object did not iterate to a list")
+        return iter(items)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._ask("getitem", key)
+
+    def __str__(self) -> str:
+        s = self._ask("str")
+        if type(s) is not str:
+            raise TypeError("str() of the program's object is not a str")
+        return s
+
+    def __repr__(self) -> str:
+        return f"<{object.__getattribute__(self, '_type')} object of the program>"
+
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __contains__ = __hash__ = __bool__ = _untrusted
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _untrusted
+    __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = __pow__ = __rpow__ = __neg__ = __pos__ = _untrusted
+    __abs__ = __invert__ = __and__ = __rand__ = __or__ = __ror__ = __xor__ = __rxor__ = _untrusted
+    __lshift__ = __rlshift__ = __rshift__ = __rrshift__ = __matmul__ = __rmatmul__ = __divmod__ = _untrusted
+    __rdivmod__ = __int__ = __float__ = __complex__ = __index__ = __round__ = __trunc__ = _untrusted
+    __floor__ = __ceil__ = __format__ = __reversed__ = __instancecheck__ = _untrusted
+
+
+# -- a run as the judge sees it ------------------------------------------------------------------------------
+
+class Opaque:
+    """A return value of a call test that is not plain data (it never equals an expected output)."""
+
+    def __init__(self, ident: int, type_name: str):
+        self.ident, self.type_name = ident, type_name
+
+
+class Run:
+    """A child with the judge's side of the protocol: messages are JSON arrays of plain values; requests about
+    the program's objects go out by handle; exceptions the program raised come back as exceptions here."""
+
+    def __init__(self, child: Child, opaque: bool = False):
+        self.child = child
+        self.untrusted = False  # a test touched an object of the program in a way that decides the assert
+        self.expired = False  # the deadline passed (even if test code caught the exception)
+        self.gone: str | None = None  # why the child can no longer answer, once it cannot
+        self._decode = values.decoder(self._opaque if opaque else self._remote)
+
+    @property
+    def deadline(self) -> float:
+        return self.child.deadline
+
+    @deadline.setter
+    def deadline(self, t: float) -> None:
+        self.child.deadline = t
+
+    def _remote(self, ident: int, type_name: str) -> Remote:
+        return Remote(self, ident, type_name)
+
+    def _opaque(self, ident: int, type_name: str) -> Opaque:
+        return Opaque(ident, type_name)
+
+    def _handle(self, obj: Any) -> int:
+        if type(obj) is Remote and object.__getattribute__(obj, "_run") is self:
+            return object.__getattribute__(obj, "_id")
+        raise Unsupported(type(obj).__name__)
+
+    def send(self, msg: dict[str, Any] | list[Any], deadline: float) -> None:
+        if isinstance(msg, dict):
+            text = values.encode(msg)
+        else:
+            text = values.dumps([values.to_plain(x, self._handle) for x in msg])
+        self.child.send(text.encode("ascii"), deadline)
+
+    def recv(self, deadline: float) -> list[Any]:
+        try:
+            msg = self._decode(self.child.recv(deadline))
+        except values.Malformed:
+            raise ChildGone("tampered") from None
+        if type(msg) is not list or not msg or type(msg[0]) is not str:
+            raise ChildGone("tampered")
+        return msg
+
+    def ask(self, op: str, *rest: Any) -> Any:
+        """One request about the program's objects, within the current deadline; returns the answer."""
+        if self.gone is not None:
+            raise ChildGone(self.gone)
+        if self.expired:
+            raise Deadline()
+        try:
+            self.send([op, *rest], self.deadline)
+            msg = self.recv(self.deadline)
+        except Deadline:
+            self.expired = True
+            raise
+        except ChildGone as e:
+            self.gone = self.child.cause(e.cause)
+            raise ChildGone(self.gone) from None
+        if msg[0] == "ok" and len(msg) >= 2:
+            if op == "call" and len(msg) >= 3:
+                copy_back(rest[1], msg[2])
+            return msg[1]
+        if msg[0] == "raise" and len(msg) == 4:
+            raise program_exception(msg[1], msg[2], msg[3])
+        if msg[0] == "exit":
+            raise ProgramExit()
+        if msg[0] == "missing" and op == "resolve":
+            return None
+        self.gone = self.child.cause("tampered")
+        raise ChildGone(self.gone)
+
+    def call(self, remote: Remote, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return self.ask("call", object.__getattribute__(remote, "_id"), list(args), kwargs)
+
+    def end_cause(self, reason: str) -> str:
+        self.gone = self.child.cause(reason)
+        return self.gone
+
+
+def program_exception(type_name: Any, detail: Any, line: Any) -> BaseException:
+    """The judge-side exception for one the program raised: the builtin of that name when there is one (so
+    that tests can catch ``ValueError``), else :class:`ProgramError`; it carries the verdict's detail and line."""
+    cls = getattr(builtins, type_name, None) if type(type_name) is str else None
+    if not (isinstance(cls, type) and issubclass(cls, Exception)):
+        cls = ProgramError
+    try:
+        e = cls(f"raised by the program: {type_name}")
+    except Exception:
+        e = ProgramError(str(type_name))
+    d = detail if type(detail) is str else "error"
+    e._coderl = (d[:200], line if type(line) is int else None)  # type: ignore[attr-defined]
+    return e
+
+
+def copy_back(originals: list[Any], after: Any) -> None:
+    """Apply the program's in-place changes of list/dict/set/bytearray arguments to the tests' objects (as
+    if the call had happened here: `f(xs); assert xs == [...]`)."""
+    if type(after) is not list:
+        return
+    for orig, new in zip(originals, after, strict=False):
+        t = type(orig)
+        if new is None or type(new) is not t:
+            continue
+        if t is list or t is bytearray:
+            orig[:] = new
+        elif t is dict or t is set:
+            orig.clear()
+            orig.update(new)
+
+
+# -- compiled tests ---------------------------------------------------------------------------------------
+
+class CompiledTests:
+    """An assert TestSpec compiled once per server: setup, asserts, the fixtures' import statements (run
+    here too, so that `math` in a test is this process's math), and every global name the test code reads
+    (asked of the program)."""
+
+    def __init__(self, tests: dict[str, Any]):
+        self.setup = compile(tests.get("setup") or "", "<setup>", "exec", dont_inherit=True)
+        self.asserts = [compile(a, f"<test {i}>", "exec", dont_inherit=True) for i, a in enumerate(tests["asserts"])]
+        fixtures = tests.get("fixtures") or ""
+        imports = [n for n in ast.parse(fixtures).body if isinstance(n, ast.Import | ast.ImportFrom)]
+        self.imports = compile(ast.Module(body=imports, type_ignores=[]), "<fixtures>", "exec", dont_inherit=True)
+        self.fixtures = fixtures
+        names: set[str] = set()
+        for code in (self.setup, *self.asserts):
+            _collect_names(code, names)
+        self.names = sorted(names - _BUILTIN_NAMES)
+
+
+def _collect_names(code: types.CodeType, out: set[str]) -> None:
+    out.update(code.co_names)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            _collect_names(c, out)
+
+
+def compile_tests(tests: dict[str, Any]) -> CompiledTests | str:
+    """The compiled tests, or the detail of a test spec that does not compile."""
+    try:
+        return CompiledTests(tests)
+    except SyntaxError as e:
+        return f"SyntaxError:{e.filename}"
+
+
+# -- results ------------------------------------------------------------------------------------------------
+
+def _not_run(n: int) -> list[list[Any]]:
+    return [["not_run", "", None] for _ in range(n)]
+
+
+def _load(run: Run, job: dict[str, Any], timeout: float) -> list[Any] | dict[str, Any]:
+    """Send the program to the child and wait for it to compile and load (a timeout each). Returns the
+    ``loaded`` message, or the response for a program that never got to its tests."""
+    try:
+        run.deadline = time.monotonic() + timeout
+        run.send(job, run.deadline)
+        msg = run.recv(run.deadline)
+        if msg[0] == "compile_error" and len(msg) == 3:
+            return {"compile_error": [str(msg[1])[:200], msg[2] if type(msg[2]) is int else None]}
+        if msg[0] != "compiled":
+            raise ChildGone("tampered")
+        run.deadline = time.monotonic() + timeout
+        msg = run.recv(run.deadline)
+        if msg[0] == "load_error" and len(msg) == 4:
+            return {"load_error": [str(msg[2])[:200], msg[3] if type(msg[3]) is int else None]}
+        if msg[0] == "load_exit":
+            return {"load_error": ["exit", None]}
+        if msg[0] != "loaded" or len(msg) != 2 or type(msg[1]) is not list:
+            raise ChildGone("tampered")
+        return msg
+    except Deadline:
+        run.child.kill()
+        return {"load_error": ["timeout", None]}
+    except ChildGone as e:
+        return {"load_error": [run.end_cause(e.cause), None]}
+
+
+# -- assert tests -------------------------------------------------------------------------------------------
+
+def _resolve(described: list[Any], names: list[str]) -> dict[str, Any]:
+    """The program's globals as the test code sees them (see the module docstring); ``names`` are those the
+    test code reads."""
+    ns: dict[str, Any] = {}
+    for name in names:
+        if name in _MODULE_NAMES:
+            own = _trusted_module_attr(_MODULE_NAMES[name], None)
+            if own is not None:
+                ns[name] = own
+    for item in described:
+        if type(item) is not list or len(item) != 2 or type(item[0]) is not str or type(item[1]) is not list:
+            raise ChildGone("tampered")
+        name, desc = item
+        if name in _BUILTIN_NAMES or name in ns or not desc:
+            continue
+        kind = desc[0]
+        if kind == "m" and len(desc) == 3:
+            own = _trusted_module_attr(desc[1], None)
+        elif kind == "a" and len(desc) == 4:
+            own = _trusted_module_attr(desc[1], desc[2])
+        elif kind == "v" and len(desc) == 2:
+            own = None
+        else:
+            raise ChildGone("tampered")
+        ns[name] = own if own is not None else desc[-1]
+    return ns
+
+
+def _trusted_module_attr(module: Any, attr: Any) -> Any:
+    """This process's own module (or module attribute) for a program's descriptor, when it is one the judge
+    trusts (see TRUSTED_MODULES); None otherwise."""
+    if type(module) is not str or module.split(".")[0] not in TRUSTED_MODULES:
+        return None
+    if attr is not None and (type(attr) is not str or module.split(".")[0] not in _TRUSTED_ATTRIBUTE_MODULES):
+        return None
+    mod = sys.modules.get(module)
+    if mod is None:
+        try:
+            mod = importlib.import_module(module)
+        except Exception:
+            return None
+    if attr is None:
+        return mod
+    obj: Any = mod
+    for part in attr.split("."):
+        if part.startswith("_"):
+            return None
+        obj = getattr(obj, part, None)
+        if obj is None or type(obj) is types.ModuleType:
+            return None
+    return obj
+
+
+class _Alarm:
+    """SIGALRM while test code runs: test code is trusted but may be slow or call the program in a loop;
+    the handler raises :class:`Deadline` (again and again, should the test code catch it)."""
+
+    def __init__(self, run: Run):
+        self.run = run
+
+    def __enter__(self) -> _Alarm:
+        signal.signal(signal.SIGALRM, self._fire)
+        signal.setitimer(signal.ITIMER_REAL, max(self.run.deadline - time.monotonic(), 1e-3))
+        return self
+
+    def _fire(self, *_: Any) -> None:
+        left = self.run.deadline - time.monotonic()
+        if left > 0:
+            signal.setitimer(signal.ITIMER_REAL, left)
+            return
+        self.run.expired = True
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        raise Deadline()
+
+    def __exit__(self, *exc: Any) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
+
+
+def judge_assert(spawn: Spawn, job: dict[str, Any], compiled: CompiledTests) -> dict[str, Any]:
+    timeout = float(job["timeout"])
+    n = len(compiled.asserts)
+    run = Run(spawn(cpu_seconds=int(timeout * (n + 2)) + 1))
+    try:
+        loaded = _load(run, {"mode": "assert", "program": job["program"], "fixtures": compiled.fixtures,
+                             "names": compiled.names}, timeout)
+        if isinstance(loaded, dict):
+            return loaded
+        ns: dict[str, Any] = {"__builtins__": builtins, "__name__": "__coderl_tests__"}
+        run.deadline = time.monotonic() + timeout
+        try:
+            with _Alarm(run):
+                ns.update(_resolve(loaded[1], compiled.names))
+                exec(compiled.imports, ns)
+                exec(compiled.setup, ns)
+        except Deadline:
+            run.child.kill()
+            return {"load_error": ["timeout", None]}
+        except ChildGone as e:
+            return {"load_error": [run.gone or run.end_cause(e.cause), None]}
+        except BaseException as e:
+            return {"load_error": ["setup:" + _detail(e)[0], None]}
+        tests = _not_run(n)
+        for i, code in enumerate(compiled.asserts):
+            run.deadline = time.monotonic() + timeout
+            run.untrusted = run.expired = False
+            tests[i] = _run_one(run, code, ns)
+            if run.gone is not None or run.expired:
+                break
+        return {"tests": tests}
+    finally:
+        run.child.finish()
+
+
+def _detail(e: BaseException) -> tuple[str, int | None]:
+    remote = getattr(e, "_coderl", None)
+    if type(remote) is tuple:
+        return remote
+    if isinstance(e, MemoryError):
+        return "memory", None
+    return type(e).__name__, None
+
+
+def _run_one(run: Run, code: types.CodeType, ns: dict[str, Any]) -> list[Any]:
+    """One assert: [outcome, detail, line]. What the run remembers (a deadline, a dead child, an untrusted
+    comparison) outranks what the test code made of it, so catching an exception cannot turn it into a pass."""
+    outcome: list[Any]
+    try:
+        with _Alarm(run):
+            exec(code, ns)
+        outcome = ["passed", "ok", None]
+    except AssertionError as e:
+        outcome = ["failed_test", "AssertionError", None] if getattr(e, "_coderl", None) is None else \
+            ["runtime_error", *_detail(e)]
+    except ProgramExit:
+        outcome = ["runtime_error", "exit", None]
+    except Unsupported as e:
+        outcome = ["runtime_error", f"unsupported_argument:{e}"[:200], None]
+    except (Deadline, ChildGone, Untrusted):
+        outcome = ["runtime_error", "?", None]  # decided below, from the run's state
+    except BaseException as e:
+        outcome = ["runtime_error", *_detail(e)]
+    if run.expired:
+        run.child.kill()
+        return ["runtime_error", "timeout", None]
+    if run.gone is not None:
+        return ["runtime_error", run.gone, None]
+    if run.untrusted:
+        return ["failed_test", "untrusted_object", None]
+    return outcome
+
+
+# -- call tests ---------------------------------------------------------------------------------------------
+
+def judge_call(spawn: Spawn, job: dict[str, Any], checker: str) -> dict[str, Any]:
+    spec = job["tests"]
+    timeout = float(job["timeout"])
+    n = len(spec["inputs"])
+    run = Run(spawn(cpu_seconds=int(timeout * (n + 2)) + 1), opaque=True)
+    try:
+        loaded = _load(run, {"mode": "call", "program": job["program"], "names": []}, timeout)
+        if isinstance(loaded, dict):
+            return loaded
+        run.deadline = time.monotonic() + timeout
+        try:
+            fn = run.ask("resolve", spec["fn_name"])
+        except Deadline:
+            run.child.kill()
+            return {"load_error": ["timeout", None]}
+        except ChildGone as e:
+            return {"load_error": [e.cause, None]}
+        except ProgramExit:
+            return {"load_error": ["exit", None]}
+        except BaseException as e:
+            return {"load_error": list(_detail(e))}
+        if fn is None:
+            return {"load_error": [f"missing_function:{spec['fn_name']}"[:200], None]}
+        if type(fn) is not Opaque:
+            return {"load_error": [run.end_cause("tampered"), None]}
+        tests = _not_run(n)
+        for i, args in enumerate(spec["inputs"]):
+            run.deadline = time.monotonic() + timeout
+            try:
+                value = run.ask("call", fn.ident, args, {})
+            except Deadline:
+                run.child.kill()
+                tests[i] = ["runtime_error", "timeout", None]
+                break
+            except ChildGone as e:
+                tests[i] = ["runtime_error", e.cause, None]
+                break
+            except ProgramExit:
+                tests[i] = ["runtime_error", "exit", None]
+                continue
+            except BaseException as e:
+                tests[i] = ["runtime_error", *_detail(e)]
+                continue
+            if type(value) is Opaque:
+                tests[i] = ["failed_test", f"unserializable:{value.type_name}"[:200], None]
+            elif call_match(value, spec["outputs"][i], bool(spec.get("wrapped")), checker):
+                tests[i] = ["passed", "ok", None]
+            else:
+                tests[i] = ["failed_test", "wrong_answer", None]
+        return {"tests": tests}
+    finally:
+        run.child.finish()
+
+
+# -- stdio tests --------------------------------------------------------------------------------------------
+
+def judge_stdio(spawn: Spawn, job: dict[str, Any], checker: str) -> dict[str, Any]:
+    """Each input in turn, each judged on what the program printed for it. The judge writes the input into the
+    child's stdin file, empties its stdout file and its run directory, then starts the test and its deadline;
+    a child that ends (``os._exit`` after printing, a crash) is replaced by a fresh one for the next input."""
+    spec = job["tests"]
+    timeout = float(job["timeout"])
+    inputs = spec["inputs"]
+    n = len(inputs)
+    tests = _not_run(n)
+    program = {"mode": "stdio", "program": job["program"], "apps_wrap": bool(job.get("apps_wrap"))}
+    run: Run | None = None
+    try:
+        for i, text in enumerate(inputs):
+            if run is None:
+                run = Run(spawn(cpu_seconds=int(timeout * (n - i + 2)) + 1))
+                started = _start_stdio(run, program, timeout)
+                if started is not None:
+                    if started[0] == "compile_error":
+                        return {"compile_error": started[1:]}
+                    if i == 0:
+                        return {"load_error": started[1:]}
+                    tests[i] = ["runtime_error", *started[1:]]
+                    break
+            run.child.next_test(text.encode("utf-8", "surrogatepass"))
+            end = _one_stdio(run, timeout)
+            if end[0] in ("ok", "exit"):  # exit(), sys.exit() and os._exit() after printing: judged on the output
+                output, capped = run.child.read_stdout()
+                if capped:
+                    tests[i] = ["runtime_error", "output_limit", None]
+                elif stdio_match(output.decode("utf-8", "replace"), spec["outputs"][i], checker):
+                    tests[i] = ["passed", "ok", None]
+                else:
+                    tests[i] = ["failed_test", "wrong_answer", None]
+            else:
+                tests[i] = ["runtime_error", end[1], end[2]]
+            if run.gone is not None or tests[i][1] == "timeout":
+                run.child.finish()
+                run = None
+            if tests[i][1] == "timeout":  # a program that hangs on one input would cost a timeout on every other
+                break
+        return {"tests": tests}
+    finally:
+        if run is not None:
+            run.child.finish()
+
+
+def _start_stdio(run: Run, program: dict[str, Any], timeout: float) -> list[Any] | None:
+    """Send the program and wait for it to compile: None, or ``[compile_error|<cause>, detail, line]``."""
+    try:
+        run.deadline = time.monotonic() + timeout
+        run.send(program, run.deadline)
+        msg = run.recv(run.deadline)
+        if msg[0] == "compile_error" and len(msg) == 3:
+            return ["compile_error", str(msg[1])[:200], msg[2] if type(msg[2]) is int else None]
+        if msg[0] != "compiled":
+            raise ChildGone("tampered")
+    except Deadline:
+        run.child.kill()
+        return ["timeout", "timeout", None]
+    except ChildGone as e:
+        cause = run.end_cause(e.cause)
+        return [cause, cause, None]
+    return None
+
+
+def _one_stdio(run: Run, timeout: float) -> list[Any]:
+    """One test: ``[ok|exit]``, ``[error, detail, line]`` or ``[<cause>, cause, None]``."""
+    try:
+        run.deadline = time.monotonic() + timeout
+        run.send(["test"], run.deadline)
+        end = run.recv(run.deadline)
+        if end[0] != "end" or len(end) != 4:
+            raise ChildGone("tampered")
+    except Deadline:
+        run.child.kill()
+        run.gone = "timeout"
+        return ["timeout", "timeout", None]
+    except ChildGone as e:
+        cause = run.end_cause(e.cause)
+        return ["exit"] if cause == "exit" else [cause, cause, None]
+    status = end[1]
+    if status in ("ok", "exit"):
+        return [status]
+    return ["error", str(end[2])[:200], end[3] if type(end[3]) is int else None]
