@@ -232,7 +232,9 @@ def program_exception(type_name: Any, detail: Any, line: Any) -> BaseException:
     """The judge-side exception for one the program raised: the builtin of that name when there is one (so
     that tests can catch ``ValueError``), else :class:`ProgramError`; it carries the verdict's detail and line."""
     cls = getattr(builtins, type_name, None) if type(type_name) is str else None
-    if not (isinstance(cls, type) and issubclass(cls, Exception)):
+    # StopIteration raised by a call inside map() or a generator would end the tests' iteration early
+    # (`all(map(candidate, cases))` would be True): the program's StopIteration is an error here, not the end.
+    if not (isinstance(cls, type) and issubclass(cls, Exception)) or issubclass(cls, StopIteration | StopAsyncIteration):
         cls = ProgramError
     try:
         e = cls(f"raised by the program: {type_name}")
@@ -342,8 +344,8 @@ def _resolve(described: list[Any], names: list[str]) -> dict[str, Any]:
         if type(item) is not list or len(item) != 2 or type(item[0]) is not str or type(item[1]) is not list:
             raise ChildGone("tampered")
         name, desc = item
-        if name in _BUILTIN_NAMES or name in ns or not desc:
-            continue
+        if name in _BUILTIN_NAMES or name in ns or name.startswith("__") or not desc:
+            continue  # dunder names: never let the program supply `__builtins__` or the like
         kind = desc[0]
         if kind == "m" and len(desc) == 3:
             own = _trusted_module_attr(desc[1], None)

@@ -101,7 +101,10 @@ class Server:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         os.environ.clear()
         os.environ.update(isolation.CHILD_ENV, HOME=self.run_dir, TMPDIR=self.run_dir)
-        pid_ns = isolate and "network namespace" in self.prot.active and isolation.new_pid_namespace(self.prot)
+        # Across a PID namespace the server can only address a run through a pidfd (a pid number from inside the
+        # namespace would name some other process out here), so without pidfds there is no namespace.
+        pid_ns = (isolate and "network namespace" in self.prot.active and _pidfds_work()
+                  and isolation.new_pid_namespace(self.prot))
         cfg = zygote.Config(self.run_dir, self.uid, self.cfg["memory_mb"], self.cfg["output_mb"],
                             seccomp.Prepared() if self.use_seccomp else None, pid_ns)
         self._zpid, self._zsock = zygote.start(cfg, isolate, close_in_zygote)
@@ -114,7 +117,8 @@ class Server:
             else:
                 self.prot.ok(name, how)
         if not pid_ns and "pid namespace" not in self.prot.missing:
-            self.prot.fail("pid namespace", "needs the namespaces above; runs can list the host's processes")
+            self.prot.fail("pid namespace", "needs the namespaces above and pidfds (Linux 5.3); runs can list the "
+                                            "host's processes")
         self.prot.ok("clean process image", "every run is forked from a zygote that never held a job: no run "
                                             "inherits another's program, tests or results")
         signal.signal(signal.SIGALRM, signal.SIG_IGN)  # the judge arms it around test code
@@ -184,6 +188,14 @@ class Server:
         if self._faults:
             resp["faults"] = self._faults
         return resp
+
+
+def _pidfds_work() -> bool:
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+        return hasattr(signal, "pidfd_send_signal")
+    except (AttributeError, OSError):
+        return False
 
 
 def _read_lines(fd: int):

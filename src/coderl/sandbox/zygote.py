@@ -67,7 +67,8 @@ def serve(sock: socket.socket, cfg: Config) -> None:
             try:
                 pidfd = [os.pidfd_open(pid)]
             except (AttributeError, OSError):
-                pass
+                if cfg.pid_namespace:  # the server could not address the child: never run it
+                    os.kill(pid, signal.SIGKILL)
             socket.send_fds(sock, [b"pid %d" % pid], pidfd)
             for fd in pidfd:
                 os.close(fd)

