@@ -228,13 +228,16 @@ class Run:
         return self.gone
 
 
+_ITERATION_ENDS = (StopIteration, StopAsyncIteration)
+
+
 def program_exception(type_name: Any, detail: Any, line: Any) -> BaseException:
     """The judge-side exception for one the program raised: the builtin of that name when there is one (so
     that tests can catch ``ValueError``), else :class:`ProgramError`; it carries the verdict's detail and line."""
     cls = getattr(builtins, type_name, None) if type(type_name) is str else None
     # StopIteration raised by a call inside map() or a generator would end the tests' iteration early
     # (`all(map(candidate, cases))` would be True): the program's StopIteration is an error here, not the end.
-    if not (isinstance(cls, type) and issubclass(cls, Exception)) or issubclass(cls, StopIteration | StopAsyncIteration):
+    if not (isinstance(cls, type) and issubclass(cls, Exception)) or issubclass(cls, _ITERATION_ENDS):
         cls = ProgramError
     try:
         e = cls(f"raised by the program: {type_name}")
