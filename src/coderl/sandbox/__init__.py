@@ -1,37 +1,36 @@
 """Sandboxed execution of untrusted programs against unit tests.
 
 Threat model. The programs are written by a model that reinforcement learning actively pushes toward
-whatever earns reward, so we assume a program may, by accident or by search, try to: run forever (also
-ignoring signals); exhaust memory, processes, disk or output; fork daemons that outlive the run; write or
-delete files outside its run directory; read root-only files or the parent's environment; use the network;
-signal or ptrace the executor; crash the interpreter; print gigabytes; write fake results to inherited
-descriptors; exit early so that no test fails; or return objects whose ``__eq__`` always says True.
+whatever earns reward, so we assume a program may, by accident or by search, try to: read or influence the
+tests that judge it (expected values, comparators, builtins, deadlines, the result channel); return objects
+whose ``__eq__`` always says True; run forever (also ignoring signals); exhaust memory, processes, disk or
+output; fork daemons that outlive the run; write or delete files outside its run directory, directly or by
+planting links for a privileged process; read root-only files, other processes or the parent's environment;
+read what earlier runs left in memory; use the network; signal or ptrace the executor; crash the interpreter.
 
 What protects against that (each mechanism is reported by ``Executor.explain()`` / ``coderl exec --explain``,
 and a missing one is logged, never silently skipped):
 
-* a pre-forked server per worker; each run is a fresh child in its own session and process group, with
-  ``PR_SET_PDEATHSIG``; the server enforces deadlines and SIGKILLs the group (no SIGALRM in the child);
-* when the server runs as root, a dedicated unprivileged uid per worker with no supplementary groups, so
-  root-only files, other users' ``/proc/<pid>/environ`` and signals to the executor are out of reach;
-* rlimits: address space, CPU time (a backstop), file size (caps captured output), open files, processes,
-  no core dumps;
+* the judge is another process: the fork server runs the tests (asserts included) and keeps the expected
+  values, the comparisons and every deadline; the program's process only answers its questions with plain
+  values (:mod:`coderl.sandbox.judge`, :mod:`coderl.sandbox.values`), so nothing it does in its own process
+  changes how it is judged;
+* every run is forked from a zygote that never held a job (:mod:`coderl.sandbox.zygote`), alone in a PID
+  namespace with a read-only /proc of its own, a read-only /sys and a minimal read-only /dev;
+* stdin/stdout/stderr are memory files created by the server and read by descriptor, capped at the output
+  limit; nothing is opened by path in a run directory, which is emptied between tests without following links;
+* a dedicated unprivileged uid per worker with no supplementary groups (when the server runs as root);
+* rlimits: address space, CPU time (a backstop), file size, open files, processes, no core dumps;
 * ``no_new_privs`` and a seccomp filter (see :mod:`coderl.sandbox.seccomp`): no new processes or exec, no
-  signals to other processes, AF_UNIX sockets only, no ptrace, mounts, namespaces, bpf or io_uring;
+  signals to other processes, no sockets, no ptrace, mounts, namespaces, bpf or io_uring;
 * a new network namespace with no interface up; a new mount namespace in which /tmp, /var/tmp, /dev/shm
   and /run/lock are private size-capped tmpfs, wiped after every run, and all other mounts are read-only;
-* a scrubbed environment; stdin/stdout/stderr redirected to files in a fresh run directory;
-* results on a private pipe, each record tagged with a per-run random token; expected outputs of stdio
-  and call tests never enter the sandbox (the executor compares); test code compares only plain builtin
-  values, so "always equal" objects fail.
+* a scrubbed environment.
 
-Not covered: kernel exploits and side channels; files that are world-readable on the host (a program can
-read them, e.g. a world-readable request file — keep hidden tests private); a program that deliberately
-introspects the harness in its own process (walking frames or ``gc`` to find the record token) can forge
-the pass/fail of *assert* tests, which necessarily run in the program's process (stdio and call tests are
-immune: the child never learns the expected outputs); arithmetic-overloading objects in float-tolerance
-asserts; wall-clock time consumed by blocking kernel calls is bounded by the deadline, not CPU accounting.
-Without root or user namespaces most of the above degrades to rlimits + seccomp + deadlines.
+Not covered: kernel exploits and hardware side channels. Trusted: the test code (it runs in the judge) and
+the files on the host that are world-readable (a program can read them: keep hidden tests private). Without
+root or user namespaces the isolation degrades to rlimits + seccomp + deadlines; the judge stays outside the
+program's process. See docs/execution.md.
 """
 
 from coderl.utils.lazy import lazy_exports
