@@ -53,8 +53,10 @@ class Child:
     """Spawned by :meth:`coderl.sandbox.server.Server.spawn`; always :meth:`finish` it."""
 
     def __init__(self, zsock: socket.socket, run_dir: str, uid: int | None, cpu_seconds: int, output_cap: int,
-                 clean: Callable[[], None], after: Callable[[Child], None] | None = None):
+                 clean: Callable[[], None], after: Callable[[Child], None] | None = None,
+                 pid_namespace: bool = False):
         self._zsock, self.run_dir, self._clean, self._after = zsock, run_dir, clean, after
+        self._own_group = not pid_namespace  # its pid (and process group) are numbers of this namespace
         self._tests = 0
         self.output_cap = output_cap
         self.deadline = 0.0
@@ -132,10 +134,18 @@ class Child:
         try:
             if self._pidfd is not None:
                 signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
-            else:
-                os.killpg(self.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+        self._kill_group()
+
+    def _kill_group(self) -> None:
+        """Without seccomp a run can fork; its children share its process group (it called setsid). In a PID
+        namespace the zygote, its process 1, ends them instead."""
+        if self._own_group:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
     def wait(self, until: float | None = None) -> str:
         """The child's exit status (``exit:N`` / ``signal:NAME``); kills it once ``until`` has passed (at once
@@ -178,6 +188,7 @@ class Child:
         try:
             if self.wait(None) == "exit:70" and self.received == 0:
                 self.fault = self.stderr_tail().strip() or "no message"
+            self._kill_group()
         finally:
             for fd in (self._req, self._reply, self._pidfd, self._in, self._out, self._err):
                 if fd is not None:

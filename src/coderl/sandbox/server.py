@@ -43,6 +43,7 @@ class Server:
         self.output_cap = cfg["output_mb"] * 1024 * 1024
         self._compiled: dict[tuple, judge.CompiledTests | str] = {}
         self._zsock: Any = None
+        self.pid_namespace = False
         self._faults: list[str] = []
 
     # -- set-up ---------------------------------------------------------------------------------------
@@ -107,6 +108,7 @@ class Server:
                   and isolation.new_pid_namespace(self.prot))
         cfg = zygote.Config(self.run_dir, self.uid, self.cfg["memory_mb"], self.cfg["output_mb"],
                             seccomp.Prepared() if self.use_seccomp else None, pid_ns)
+        self.pid_namespace = bool(pid_ns)
         self._zpid, self._zsock = zygote.start(cfg, isolate, close_in_zygote)
         hello = self._zsock.recv(4096)
         if not hello.startswith(b"ready "):
@@ -146,7 +148,7 @@ class Server:
     def spawn(self, cpu_seconds: int) -> Child:
         """A confined child on a fresh run directory, forked by the zygote."""
         return Child(self._zsock, self.run_dir, self.uid, cpu_seconds, self.output_cap, self._clean_shared,
-                     after=self._after)
+                     after=self._after, pid_namespace=self.pid_namespace)
 
     def _after(self, child: Child) -> None:
         if child.fault:
