@@ -11,7 +11,8 @@ per-run clean-up or to touch anything but itself:
 * SysV IPC and POSIX message queues (objects that would outlive the run);
 * ptrace and cross-process memory access, namespace and mount changes, setsid/setpgid (leaving the process
   group the parent kills), bpf, io_uring (whose requests bypass seccomp), keyrings, perf, module and
-  reboot calls.
+  reboot calls;
+* sched_setaffinity: a run stays on its worker's CPU instead of taking time from the runs on another.
 
 Denied calls fail with ``EPERM`` (``ENOSYS`` for clone3, so glibc falls back to clone for threads) rather than
 killing the process, so that Python raises a normal exception and the verdict names it.
@@ -68,7 +69,7 @@ _ARCH = {
             "kexec_load": 246, "kexec_file_load": 320, "reboot": 169, "init_module": 175,
             "finit_module": 313, "delete_module": 176, "swapon": 167, "swapoff": 168, "acct": 163,
             "open_by_handle_at": 304, "syslog": 103, "iopl": 172, "ioperm": 173,
-            "socket": 41,
+            "socket": 41, "sched_setaffinity": 203,
             "shmget": 29, "shmat": 30, "shmctl": 31, "semget": 64, "semop": 65, "semctl": 66, "shmdt": 67,
             "msgget": 68, "msgsnd": 69, "msgrcv": 70, "msgctl": 71, "semtimedop": 220, "mq_open": 240,
             "mq_unlink": 241,
@@ -91,7 +92,7 @@ _ARCH = {
             "kexec_load": 104, "kexec_file_load": 294, "reboot": 142, "init_module": 105,
             "finit_module": 273, "delete_module": 106, "swapon": 224, "swapoff": 225, "acct": 89,
             "open_by_handle_at": 265, "syslog": 116,
-            "socket": 198,
+            "socket": 198, "sched_setaffinity": 122,
             "mq_open": 180, "mq_unlink": 181, "msgget": 186, "msgctl": 187, "msgrcv": 188, "msgsnd": 189,
             "semget": 190, "semctl": 191, "semtimedop": 192, "semop": 193, "shmget": 194, "shmctl": 195,
             "shmat": 196, "shmdt": 197,
@@ -109,6 +110,8 @@ DENIED = (
     "io_uring_enter", "io_uring_register", "keyctl", "add_key", "request_key", "perf_event_open",
     "userfaultfd", "kexec_load", "kexec_file_load", "reboot", "init_module", "finit_module",
     "delete_module", "swapon", "swapoff", "acct", "open_by_handle_at", "syslog", "iopl", "ioperm",
+    # Each worker's runs are pinned to the worker's CPU: moving to another would slow the runs judged there.
+    "sched_setaffinity",
     # SysV IPC and POSIX message queues outlive a process; nothing a test program needs.
     "shmget", "shmat", "shmctl", "shmdt", "semget", "semop", "semctl", "semtimedop", "msgget", "msgsnd",
     "msgrcv", "msgctl", "mq_open", "mq_unlink",

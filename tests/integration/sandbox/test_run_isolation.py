@@ -200,3 +200,15 @@ def test_a_background_thread_dies_with_its_run(executor, after, sandbox_uids):
     res = executor.run_one(program, ASSERT_ADD)
     assert res.outcome == "passed" and time.monotonic() - t0 < 5, res  # a correct program, threads and all
     after.check()  # includes: no process of the sandbox uids is left
+
+
+def test_a_run_cannot_leave_its_workers_cpu(executor, after):
+    """Runs are pinned to their worker's CPU; moving to another would take time from the runs judged there."""
+    require(executor, "seccomp")
+    body = ("import os\n"
+            "res = 'move.' + _try(lambda: os.sched_setaffinity(0, set(range(os.cpu_count() or 1))))\n"
+            "_r(res + ':cpus.' + str(len(os.sched_getaffinity(0))))\n")
+    seen = dict(x.split(".") for x in summary(run(executor, probe(body), ASSERT_ADD)).split(":"))
+    assert seen["move"] == "PermissionError"
+    assert seen["cpus"] == "1" or len(os.sched_getaffinity(0)) == 1
+    after.check()

@@ -32,7 +32,8 @@ ARCHES = {
                    "setsid": 112, "setpgid": 109, "mount": 165, "unshare": 272, "setns": 308, "bpf": 321,
                    "io_uring_setup": 425, "io_uring_enter": 426, "keyctl": 250, "perf_event_open": 298,
                    "process_vm_readv": 310, "process_vm_writev": 311, "pidfd_open": 434,
-                   "pidfd_send_signal": 424, "rt_sigqueueinfo": 129, "chroot": 161, "reboot": 169},
+                   "pidfd_send_signal": 424, "rt_sigqueueinfo": 129, "chroot": 161, "reboot": 169,
+                   "sched_setaffinity": 203},
         "clone": 56, "clone3": 435, "kill": 62, "tgkill": 234, "socket": 41,
     },
     "aarch64": {
@@ -41,7 +42,7 @@ ARCHES = {
                     "futex": 98, "getpid": 172},
         "denied": {"execve": 221, "execveat": 281, "tkill": 130, "ptrace": 117, "setsid": 157, "setpgid": 154,
                    "mount": 40, "unshare": 97, "bpf": 280, "io_uring_setup": 425, "keyctl": 219,
-                   "process_vm_readv": 270, "pidfd_send_signal": 424},
+                   "process_vm_readv": 270, "pidfd_send_signal": 424, "sched_setaffinity": 122},
         "clone": 220, "clone3": 435, "kill": 129, "tgkill": 131, "socket": 198,
     },
 }
@@ -188,6 +189,7 @@ out = {
     "kill_parent": attempt(lambda: os.kill(os.getppid(), 0)),
     "kill_self": attempt(lambda: os.kill(os.getpid(), 0)),
     "setsid": attempt(os.setsid),
+    "affinity": attempt(lambda: os.sched_setaffinity(0, os.sched_getaffinity(0))),
 }
 """
 
@@ -240,4 +242,5 @@ def test_installed_filter_in_a_forked_child(installer):
         "kill_parent": "PermissionError",
         "kill_self": "ok",
         "setsid": "PermissionError",
+        "affinity": "PermissionError",
     }
