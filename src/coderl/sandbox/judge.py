@@ -48,7 +48,7 @@ TRUSTED_MODULES = frozenset({"math", "cmath", "numpy", "collections", "itertools
                              "random", "json"})
 _TRUSTED_ATTRIBUTE_MODULES = TRUSTED_MODULES - {"numpy", "json"}
 # A test that says `math.isclose(...)` (or `np.allclose`) without importing the module means the module, not
-# whatever the program bound to that name: these names are always the judge's own modules.
+# whatever the program bound to that name: such a name, used as a module in the test code, is the judge's.
 _MODULE_NAMES = {**{m: m for m in TRUSTED_MODULES}, "np": "numpy"}
 _BUILTIN_NAMES = frozenset(builtins.__dict__)
 
@@ -272,8 +272,14 @@ class CompiledTests:
     (asked of the program)."""
 
     def __init__(self, tests: dict[str, Any]):
-        self.setup = compile(tests.get("setup") or "", "<setup>", "exec", dont_inherit=True)
-        self.asserts = [compile(a, f"<test {i}>", "exec", dont_inherit=True) for i, a in enumerate(tests["asserts"])]
+        sources = [tests.get("setup") or "", *tests["asserts"]]
+        trees = [ast.parse(src) for src in sources]
+        self.setup = compile(trees[0], "<setup>", "exec", dont_inherit=True)
+        self.asserts = [compile(t, f"<test {i}>", "exec", dont_inherit=True) for i, t in enumerate(trees[1:])]
+        # names the test code uses as modules (`math.isclose`): bound to the judge's own module when trusted
+        self.module_names = sorted({n.value.id for t in trees for n in ast.walk(t)
+                                    if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
+                                    and n.value.id in _MODULE_NAMES})
         fixtures = tests.get("fixtures") or ""
         imports = [n for n in ast.parse(fixtures).body if isinstance(n, ast.Import | ast.ImportFrom)]
         self.imports = compile(ast.Module(body=imports, type_ignores=[]), "<fixtures>", "exec", dont_inherit=True)
@@ -334,11 +340,11 @@ def _load(run: Run, job: dict[str, Any], timeout: float) -> list[Any] | dict[str
 
 # -- assert tests -------------------------------------------------------------------------------------------
 
-def _resolve(described: list[Any], names: list[str]) -> dict[str, Any]:
-    """The program's globals as the test code sees them (see the module docstring); ``names`` are those the
-    test code reads."""
+def _resolve(described: list[Any], module_names: list[str]) -> dict[str, Any]:
+    """The program's globals as the test code sees them (see the module docstring); ``module_names`` are those
+    the test code uses as modules."""
     ns: dict[str, Any] = {}
-    for name in names:
+    for name in module_names:
         if name in _MODULE_NAMES:
             own = _trusted_module_attr(_MODULE_NAMES[name], None)
             if own is not None:
@@ -426,7 +432,7 @@ def judge_assert(spawn: Spawn, job: dict[str, Any], compiled: CompiledTests) -> 
         run.deadline = time.monotonic() + timeout
         try:
             with _Alarm(run):
-                ns.update(_resolve(loaded[1], compiled.names))
+                ns.update(_resolve(loaded[1], compiled.module_names))
                 exec(compiled.imports, ns)
                 exec(compiled.setup, ns)
         except Deadline:

@@ -12,7 +12,8 @@ TestSpec is one of::
 
 ``setup`` is test code run by the judge only (it may hold expected values: HumanEval's ``check``);
 ``fixtures`` is code run in the program's process after the program (test inputs and imports the program
-may rely on: MBPP's ``test_setup_code`` and ``test_imports``), so it must hold no expected values.
+may rely on: MBPP's ``test_setup_code`` and ``test_imports``), so it must hold neither expected values nor
+functions the asserts check answers with.
 
 ``wrapped`` (APPS convention) lets ``outputs[i]`` also match a return value equal to its only element (with
 the ``apps`` checker: its first element, as APPS's harness does).

@@ -383,3 +383,12 @@ def test_a_program_cannot_replace_the_modules_the_tests_use_by_name(executor, af
                                                                 "assert np.isclose(area(1), 3.14159)"]})
     assert res.tests == ["failed_test", "failed_test"], res
     after.check()
+
+
+def test_a_function_named_like_a_module_is_still_the_programs(executor, after):
+    """Only a name the tests use *as a module* (`math.isclose`) is forced to the judge's module: a function
+    under test that happens to be called `copy` or `random` is the program's."""
+    program = "def copy(xs):\n    return list(xs)\ndef random(n):\n    return 4\n"
+    tests = {"type": "assert", "asserts": ["assert copy((1, 2)) == [1, 2]", "assert random(3) == 4"]}
+    assert executor.run_one(program, tests).passed
+    after.check()
