@@ -3,14 +3,14 @@ child only for what the program computes.
 
 For **assert** tests the test code (HumanEval's ``check``, MBPP's asserts) is executed here, in a namespace
 where every name the program defined is a stand-in (:class:`coderl.sandbox.proxy.Remote`): calling it sends
-the (plain) arguments to the child, which calls the program's function and sends back the (plain) value. So the expected values,
-the comparison (``==``, ``math.isclose``, ``abs(a - b) < eps``, ``sorted``, ``set``), the builtins and modules
-the tests use, and the deadline all live here. Names the tests use that the program bound to a module, or
-to an attribute of an installed module (``from math import isclose``), are bound to this process's own copy.
-An object that is not a plain value (an instance of the program's class) stays in the child; the tests may
-call its methods and read its attributes, ``len``, ``str``, ``list`` and index it (the program answers), but
-comparing it, hashing it, using it as a truth value or in arithmetic fails the test (``untrusted_object``):
-those would let the program decide the assertion.
+the (plain) arguments to the child, which calls the program's function and sends back the (plain) value. So
+the expected values, the comparison (``==``, ``math.isclose``, ``abs(a - b) < eps``, ``sorted``, ``set``),
+the builtins and modules the tests use, and the deadline all live here. A name the tests use as a module
+(``math.isclose``), or that the program bound to a trusted module or to one of its attributes, is bound to
+this process's own copy. An object that is not a plain value (an instance of the program's class) stays in
+the child; the tests may call its methods and read its attributes, ``len``, ``str``, ``list`` and index it
+(the program answers), but comparing it, hashing it, using it as a truth value or in arithmetic fails the
+test (``untrusted_object``): those would let the program decide the assertion.
 
 **Call** tests send each input to the child the same way and compare the return value here; **stdio** tests
 give the child each input in turn and compare what it printed. Every deadline is set and enforced here.
