@@ -6,7 +6,9 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 ALGOS = ("coderl", "grpo")
+AGGREGATIONS = ("sequence", "sequence_mean", "token", "constant")  # see coderl.rl.losses.aggregate
 MODES = ("online", "offline")
+OVERLONG = ("none", "penalty", "filter")
 
 
 @dataclass
@@ -36,8 +38,9 @@ class RLConfig:
     """Weight of the cross-entropy term on supervised pairs (ground truth, or the SFT data), against forgetting."""
     sft_batch: int = 32
     """Supervised pairs per step for that term."""
-    use_critic: bool = True
-    """"coderl": weight each token by the critic's probability of the program's actual outcome."""
+    use_critic: bool | None = None
+    """Weight each token by the critic's probability of the program's actual outcome (CodeRL's token weights; with
+    "grpo", inside each group). None: yes for "coderl", no for "grpo"."""
     critic_floor: float = 0.0
     """Minimum token weight, so that no token gets zero credit (0 = the paper)."""
     group_std: bool = False
@@ -45,7 +48,40 @@ class RLConfig:
     leave_one_out: bool = False
     """"grpo": baseline from the other samples only (RLOO)."""
     normalize: str = "sequence"
-    """Policy-gradient normalisation: "sequence" (per program, then mean) or "token"."""
+    """How per-token losses make the batch's loss (coderl.rl.losses.aggregate): "sequence" (sum per program, mean
+    over programs), "sequence_mean" (GRPO), "token" (DAPO: over all tokens of the batch), "constant" (Dr. GRPO:
+    divided by max_new_tokens)."""
+    epochs: int = 1
+    """Optimisation passes over each batch of rollouts (PPO: 2-4); after the first the policy has moved, so more
+    than 1 needs the ratio correction (``clip_low``)."""
+    minibatches: int = 1
+    """Optimiser steps per pass: the batch's programs split into this many parts (shuffled per pass)."""
+    clip_low: float | None = None
+    """Importance ratios against the policy that sampled, clipped to [1 - clip_low, 1 + clip_high] (PPO's ε,
+    e.g. 0.2); None: the plain policy gradient, one step per batch."""
+    clip_high: float | None = None
+    """Upper clip range; None = ``clip_low`` (PPO); larger than it is DAPO's clip-higher (e.g. 0.28)."""
+    ratio_level: str = "token"
+    """"token" (PPO) or "sequence" (GSPO: one ratio per program, the geometric mean of its tokens'; use small
+    clip ranges, e.g. 3e-4 / 4e-4)."""
+    kl_coef: float = 0.0
+    """Weight of a KL penalty to the initial policy (0 = off; the reference is then not kept). LoRA runs use the
+    base weights (adapters off) as the reference."""
+    kl_estimator: str = "k3"
+    """"k1" or "k3" (Schulman 2020; see coderl.rl.losses.kl_estimate)."""
+    kl_penalty: str = "loss"
+    """"loss": a term of the loss (GRPO); "reward": subtracted from each program's return (classic RLHF PPO)."""
+    dynamic_sampling: bool = False
+    """"grpo": drop groups whose programs all got the same return (no signal) and draw more problems to fill the
+    batch (DAPO), up to ``dynamic_max_rounds`` extra rounds; the share dropped is logged."""
+    dynamic_max_rounds: int = 3
+    overlong: str = "none"
+    """Programs cut at ``max_new_tokens``: "none"; "penalty" (DAPO's soft penalty over the last
+    ``overlong_cache`` tokens, -1 when cut); "filter" (no gradient from programs that were cut)."""
+    overlong_cache: int = 16
+    tis_cap: float | None = None
+    """Truncated importance sampling against the sampler's own token log-probabilities, capped at this value
+    (e.g. 2.0): corrects for another generation engine, or a generation worker a step behind; None = off."""
     grad_clip: float = 1.0
     checkpoint_every: int = 20
     """Save a resumable checkpoint every N steps (and at the end); 0 = only at the end."""
@@ -68,8 +104,32 @@ class RLConfig:
             raise ValueError("RLConfig: algo='grpo' compares samples of the same problem; set samples_per_problem >= 2")
         if self.leave_one_out and self.algo != "grpo":
             raise ValueError("RLConfig.leave_one_out only applies to algo='grpo'")
-        if self.normalize not in ("sequence", "token"):
-            raise ValueError("RLConfig.normalize must be 'sequence' or 'token'")
+        if self.normalize not in AGGREGATIONS:
+            raise ValueError(f"RLConfig.normalize must be one of {', '.join(AGGREGATIONS)}, got {self.normalize!r}")
+        if self.epochs < 1 or self.minibatches < 1:
+            raise ValueError("RLConfig: epochs and minibatches must be >= 1")
+        if (self.epochs > 1 or self.minibatches > 1) and self.clip_low is None:
+            raise ValueError("RLConfig: after the first optimiser step the rollouts are off-policy; with epochs > 1 "
+                             "or minibatches > 1 set clip_low (e.g. 0.2) so that importance ratios correct for it")
+        if self.clip_low is None and (self.clip_high is not None or self.ratio_level != "token"):
+            raise ValueError("RLConfig: clip_high and ratio_level='sequence' need clip_low (the clipped surrogate)")
+        if (self.clip_low is not None and self.clip_low < 0) or (self.clip_high is not None and self.clip_high < 0):
+            raise ValueError("RLConfig: clip ranges must be >= 0")
+        if self.ratio_level not in ("token", "sequence"):
+            raise ValueError("RLConfig.ratio_level must be 'token' or 'sequence'")
+        if self.kl_coef < 0 or self.kl_estimator not in ("k1", "k3") or self.kl_penalty not in ("loss", "reward"):
+            raise ValueError("RLConfig: kl_coef >= 0, kl_estimator 'k1' or 'k3', kl_penalty 'loss' or 'reward'")
+        if self.dynamic_sampling and self.algo != "grpo":
+            raise ValueError("RLConfig.dynamic_sampling drops groups of equal returns; it needs algo='grpo'")
+        if self.dynamic_max_rounds < 0:
+            raise ValueError("RLConfig.dynamic_max_rounds must be >= 0")
+        if self.overlong not in OVERLONG:
+            raise ValueError(f"RLConfig.overlong must be one of {', '.join(OVERLONG)}, got {self.overlong!r}")
+        if self.overlong == "penalty" and not 0 < self.overlong_cache <= self.max_new_tokens:
+            raise ValueError("RLConfig: overlong='penalty' needs 0 < overlong_cache <= max_new_tokens (the last "
+                             "overlong_cache tokens of the budget are penalised)")
+        if self.tis_cap is not None and self.tis_cap <= 0:
+            raise ValueError("RLConfig.tis_cap must be > 0 (or None to switch it off)")
         if self.steps < 1 or self.problems_per_step < 1 or self.samples_per_problem < 1:
             raise ValueError("RLConfig: steps, problems_per_step and samples_per_problem must be >= 1")
         if not 0.0 <= self.critic_floor <= 1.0:
@@ -81,8 +141,26 @@ class RLConfig:
         if self.precision not in ("fp32", "bf16", "fp16"):
             raise ValueError(f"RLConfig.precision must be 'fp32', 'bf16' or 'fp16', got {self.precision!r}")
 
+    @property
+    def critic_weighted(self) -> bool:
+        """Whether tokens are weighted by the critic: ``use_critic``, or by default only for "coderl". (A property,
+        not a rewrite of the field, so that a config derived from this one with another algo resolves anew.)"""
+        return self.algo == "coderl" if self.use_critic is None else bool(self.use_critic)
+
+    @property
+    def uses_ratios(self) -> bool:
+        """The update corrects with importance ratios (clipped surrogate) against the policy that sampled."""
+        return self.clip_low is not None
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> RLConfig:
+        """The settings of a named algorithm (:data:`PRESETS`), with ``overrides`` on top."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown RL algorithm {name!r}; choose one of {', '.join(PRESETS)}")
+        return cls.from_dict({**PRESETS[name], **overrides})
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RLConfig:
@@ -91,3 +169,17 @@ class RLConfig:
         if unknown:
             raise ValueError(f"RLConfig: unknown field(s) {', '.join(sorted(unknown))}")
         return cls(**d)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "grpo": {"algo": "grpo"},
+    "rloo": {"algo": "grpo", "leave_one_out": True},
+    "ppo": {"algo": "grpo", "clip_low": 0.2, "epochs": 2, "minibatches": 2},
+    "dapo": {"algo": "grpo", "clip_low": 0.2, "clip_high": 0.28, "normalize": "token", "dynamic_sampling": True,
+             "overlong": "penalty", "minibatches": 2},
+    "gspo": {"algo": "grpo", "clip_low": 3e-4, "clip_high": 4e-4, "ratio_level": "sequence", "minibatches": 2},
+    "coderl": {"algo": "coderl", "use_critic": True},
+    "coderl-nocritic": {"algo": "coderl", "use_critic": False},
+    "grpo-critic": {"algo": "grpo", "use_critic": True},
+}
+"""Named algorithms (``coderl demo --algo NAME``): each is a set of RLConfig fields."""

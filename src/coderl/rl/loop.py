@@ -4,11 +4,14 @@
     → 5 returns and advantages → 6 update (policy gradient + supervised term) → 7 log → 8 checkpoint
 
 ``train_rl`` is the whole loop; each phase is a small function below it. Nothing here is specific to the
-demo: any causal or seq2seq policy, any problems with executor tests.
+demo: any causal or seq2seq policy, any problems with executor tests. The update is the paper's policy
+gradient, or, with ``clip_low``, a clipped surrogate over ``epochs`` × ``minibatches`` optimiser steps (PPO,
+DAPO, GSPO); the settings and the named algorithms are in :mod:`coderl.rl.config`.
 """
 
 from __future__ import annotations
 
+import copy
 import random
 import time
 from collections.abc import Sequence
@@ -25,7 +28,16 @@ from coderl.models.precision import Precision, chunks
 from coderl.rl.advantages import greedy_baseline_advantages, group_advantages
 from coderl.rl.checkpoint import check_same_config, latest_checkpoint, load_training_state, save_training_state
 from coderl.rl.config import RLConfig
-from coderl.rl.losses import critic_weights, policy_gradient_loss, sft_loss
+from coderl.rl.losses import (
+    aggregate,
+    clipped_surrogate_loss,
+    critic_weights,
+    kl_estimate,
+    overlong_penalty,
+    policy_gradient_loss,
+    sft_loss,
+    truncated_is_weights,
+)
 from coderl.rl.rewards import outcome_rewards
 from coderl.sandbox import Executor, Result
 from coderl.tasks.problem import Problem
@@ -46,6 +58,8 @@ class Rollout:
     reward: float = 0.0
     baseline: float = 0.0
     token_probs: list[float] | None = None  # critic's per-token probability of the outcome (given offline pools)
+    finished: bool = True  # ended with eos (False: cut at max_new_tokens)
+    sampler_logprobs: list[float] | None = None  # log-probabilities of its tokens under the sampler
 
 
 def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor, cfg: RLConfig,
@@ -55,7 +69,7 @@ def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor,
     """Fine-tune ``policy`` in place with RL on ``problems``; returns the per-step history.
 
     ``critic`` (coderl.models.critic.Critic, n_classes 4) weights tokens when ``cfg.algo == "coderl"`` and
-    ``cfg.use_critic``. ``sft_pairs`` (prompt text, program) feed the supervised term. With ``out_dir``,
+    ``cfg.critic_weighted``. ``sft_pairs`` (prompt text, program) feed the supervised term. With ``out_dir``,
     resumable checkpoints and tensorboard scalars go there; ``resume`` continues from the newest checkpoint.
     ``offline_rollouts`` (mode "offline"): a pool already sampled, executed and critic-scored by earlier stages
     (outcome, reward, baseline and ``token_probs`` set), used instead of sampling one here.
@@ -63,8 +77,8 @@ def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor,
     ``rollouts(policy, batch, cfg, seed, executor)`` returns executed rollouts and its ``last_stats`` join the
     step's record; ``executor`` may be any object with ``run(requests)`` (e.g. coderl.scale.RayExecutor).
     """
-    if cfg.algo == "coderl" and cfg.use_critic and critic is None and offline_rollouts is None:
-        raise ValueError("algo='coderl' with use_critic=True needs a trained critic (or set use_critic=False)")
+    if cfg.critic_weighted and critic is None and offline_rollouts is None:
+        raise ValueError(f"algo={cfg.algo!r} with use_critic=True needs a trained critic (or set use_critic=False)")
     config = {"rl": cfg.to_dict(), **(extra_config or {})}
     opt = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, weight_decay=0.0)
     history: list[dict] = []
@@ -82,6 +96,7 @@ def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor,
         pool = (_offline_pool(policy, tokenizer, problems, executor, cfg, critic) if offline_rollouts is None
                 else _given_pool(offline_rollouts, cfg))
     amp = Precision(cfg.precision, next(policy.parameters()).device)  # one per run: fp16's loss scale persists
+    reference = Reference(policy) if cfg.kl_coef > 0 else None
     t0 = time.monotonic()
     bar = ProgressBar(cfg.steps, "rl", progress)
     bar.update(start)
@@ -91,23 +106,21 @@ def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor,
         rng = random.Random(cfg.seed * 1_000_003 + step)  # per-step streams: a resumed run draws the same
         t_step = time.monotonic()
         # 1-5: a batch of rollouts with outcomes, returns, baselines and token weights
+        extra: dict[str, float] = {}
         if pool is None:
-            batch = sample_problems(problems, cfg.problems_per_step, rng)  # 1
-            if rollout_backend is None:
-                rollouts = rollout(policy, tokenizer, batch, cfg, seed=rng.randrange(2**31))  # 2
-                execute(executor, rollouts)  # 3
-            else:  # 2-3 on separate generation workers, execution overlapped with generation
-                rollouts = rollout_backend.rollouts(policy, batch, cfg, rng.randrange(2**31), executor)
+            batch, rollouts, extra["dropped_groups"] = generate_and_execute(  # 1-3
+                policy, tokenizer, problems, executor, cfg, rng, rollout_backend)
             if cfg.algo == "coderl":
                 add_greedy_baselines(policy, tokenizer, batch, executor, rollouts, cfg)
             weights = token_weights(critic, tokenizer, rollouts, cfg)  # 4
         else:
             rollouts, weights = pool.draw(cfg.problems_per_step * cfg.samples_per_problem, rng)
-        adv = advantages(rollouts, cfg)  # 5
+        extra.update(shape_returns(policy, tokenizer, rollouts, cfg, reference, amp))  # 5
+        adv = advantages(rollouts, cfg)
         # 6: update
-        loss_pg, loss_sft = update(policy, opt, tokenizer, rollouts, adv, weights, sft_data, cfg, rng, amp)
+        stats = update(policy, opt, tokenizer, rollouts, adv, weights, sft_data, cfg, rng, amp, reference)
         # 7: log
-        record = log_step(step + 1, rollouts, adv, loss_pg, loss_sft, time.monotonic() - t_step, writer)
+        record = log_step(step + 1, rollouts, adv, {**stats, **extra}, time.monotonic() - t_step, writer)
         record.update(getattr(rollout_backend, "last_stats", None) or {})
         history.append(record)
         bar.update(1, f"reward {record['reward']:+.2f} pass {record['pass_rate']:.2f}")
@@ -140,7 +153,41 @@ def rollout(policy, tokenizer, batch: Sequence[Problem], cfg: RLConfig, seed: in
     policy.eval()
     with torch.no_grad():
         outs: list[list[Completion]] = generate(policy, tokenizer, [format_prompt(p) for p in batch], n, sampling)
-    return [Rollout(p, c.prompt_ids, c.token_ids, c.text) for p, cs in zip(batch, outs, strict=True) for c in cs]
+    return [Rollout(p, c.prompt_ids, c.token_ids, c.text, finished=c.finished)
+            for p, cs in zip(batch, outs, strict=True) for c in cs]
+
+
+def generate_and_execute(policy, tokenizer, problems: Sequence[Problem], executor: Executor, cfg: RLConfig,
+                         rng: random.Random, rollout_backend=None) -> tuple[list[Problem], list[Rollout], float]:
+    """1-3: problems, their executed rollouts (grouped by problem), and the share of groups dropped.
+
+    With ``dynamic_sampling`` (DAPO), groups whose programs all got the same return carry no signal for a
+    group baseline: they are dropped and more problems drawn, up to ``dynamic_max_rounds`` extra rounds."""
+    k, want = cfg.samples_per_problem, cfg.problems_per_step
+    kept_batch: list[Problem] = []
+    kept: list[Rollout] = []
+    drawn = dropped = 0
+    used: set[int] = set()
+    for _round in range(1 + (cfg.dynamic_max_rounds if cfg.dynamic_sampling else 0)):
+        pool = [p for p in problems if id(p) not in used] or list(problems)
+        batch = sample_problems(pool, want - len(kept_batch), rng)  # 1
+        used.update(id(p) for p in batch)
+        if rollout_backend is None:
+            rollouts = rollout(policy, tokenizer, batch, cfg, seed=rng.randrange(2**31))  # 2
+            execute(executor, rollouts)  # 3
+        else:  # 2-3 on separate generation workers, execution overlapped with generation
+            rollouts = rollout_backend.rollouts(policy, batch, cfg, rng.randrange(2**31), executor)
+        drawn += len(batch)
+        for g, p in enumerate(batch):
+            group = rollouts[g * k:(g + 1) * k]
+            if cfg.dynamic_sampling and len({r.reward for r in group}) == 1:
+                dropped += 1
+                continue
+            kept_batch.append(p)
+            kept += group
+        if not cfg.dynamic_sampling or len(kept_batch) >= want:
+            break
+    return kept_batch, kept, dropped / max(1, drawn)
 
 
 def execute(executor: Executor, rollouts: Sequence[Rollout]) -> list[Result]:
@@ -166,7 +213,7 @@ def add_greedy_baselines(policy, tokenizer, batch: Sequence[Problem], executor: 
 def token_weights(critic, tokenizer, rollouts: Sequence[Rollout], cfg: RLConfig) -> torch.Tensor | None:
     """4. The critic's per-token probability of each program's actual outcome, (B, T) aligned with the
     completion tokens; None when tokens are not weighted."""
-    if cfg.algo != "coderl" or not cfg.use_critic or critic is None:
+    if not cfg.critic_weighted or critic is None or not rollouts:
         return None
     probs, mask = program_token_probs(critic, [r.prompt_ids for r in rollouts], [r.completion_ids for r in rollouts],
                                       [outcome_label(r.outcome, critic.n_classes) for r in rollouts],
@@ -174,69 +221,196 @@ def token_weights(critic, tokenizer, rollouts: Sequence[Rollout], cfg: RLConfig)
     return critic_weights(probs, mask, cfg.critic_floor)
 
 
+def shape_returns(policy, tokenizer, rollouts: Sequence[Rollout], cfg: RLConfig, reference: Reference | None,
+                  amp: Precision) -> dict[str, float]:
+    """5a. What the returns get besides the outcome: DAPO's overlong penalty, the KL penalty as a reward."""
+    out: dict[str, float] = {}
+    if cfg.overlong == "penalty" and rollouts:
+        pen = overlong_penalty(torch.tensor([len(r.completion_ids) for r in rollouts]),
+                               torch.tensor([r.finished for r in rollouts]), cfg.max_new_tokens, cfg.overlong_cache)
+        for r, p in zip(rollouts, pen.tolist(), strict=True):
+            r.reward += p
+        out["overlong_penalty"] = float(pen.mean())
+    if reference is not None and cfg.kl_penalty == "reward" and rollouts:
+        idx = list(range(len(rollouts)))
+        logp, mask = _logprobs(policy, tokenizer, rollouts, idx, amp)
+        ref, _ = reference.logprobs(tokenizer, rollouts, idx, amp)
+        kl = (kl_estimate(logp, ref, mask, cfg.kl_estimator) * mask).sum(dim=1)
+        for r, v in zip(rollouts, kl.tolist(), strict=True):
+            r.reward -= cfg.kl_coef * v
+        out["kl"] = float(kl.mean())
+    return out
+
+
 def advantages(rollouts: Sequence[Rollout], cfg: RLConfig) -> torch.Tensor:
-    """5. (B,) advantages: greedy baseline (coderl) or group baseline (grpo; rollouts grouped by problem)."""
+    """5b. (B,) advantages: greedy baseline (coderl) or group baseline (grpo; rollouts grouped by problem); zero
+    for programs cut at max_new_tokens with ``overlong="filter"``."""
     rewards = torch.tensor([r.reward for r in rollouts])
     if cfg.algo == "coderl":
-        return greedy_baseline_advantages(rewards, torch.tensor([r.baseline for r in rollouts]))
-    k = cfg.samples_per_problem
-    return group_advantages(rewards.view(-1, k), leave_one_out=cfg.leave_one_out,
-                            scale_by_std=cfg.group_std).view(-1)
+        adv = greedy_baseline_advantages(rewards, torch.tensor([r.baseline for r in rollouts]))
+    else:
+        k = cfg.samples_per_problem
+        adv = group_advantages(rewards.view(-1, k), leave_one_out=cfg.leave_one_out,
+                               scale_by_std=cfg.group_std).view(-1)
+    if cfg.overlong == "filter":
+        adv = adv * torch.tensor([float(r.finished) for r in rollouts])
+    return adv
 
 
 def update(policy, opt: torch.optim.Optimizer, tokenizer, rollouts: Sequence[Rollout], adv: torch.Tensor,
            weights: torch.Tensor | None, sft_data: list[tuple[list[int], list[int]]], cfg: RLConfig,
-           rng: random.Random, amp: Precision | None = None) -> tuple[float, float]:
-    """6. One optimiser step on the policy-gradient loss plus ``sft_weight`` × cross-entropy on supervised pairs.
+           rng: random.Random, amp: Precision | None = None, reference: Reference | None = None) -> dict[str, float]:
+    """6. ``cfg.epochs`` passes of ``cfg.minibatches`` optimiser steps over the batch (one step by default), each
+    on the policy loss plus ``sft_weight`` × cross-entropy on supervised pairs (plus the KL term).
 
-    The batch is split into ``cfg.grad_accum`` micro-batches whose gradients add up to the full batch's (each
-    part's loss is scaled by its share of the programs, or of the tokens for ``normalize="token"``)."""
+    Each step's loss is its part's aggregate over *all* its programs (zero-advantage ones add nothing to the sum
+    but count in the denominator), so one step over the whole batch is the whole batch's loss for every
+    ``normalize``. A part is further split into ``cfg.grad_accum`` micro-batches whose gradients add up to the
+    part's. With importance ratios (``clip_low``) the old log-probabilities are the policy's before the first
+    step, and every pass runs without dropout, so that the first step's ratios are exactly 1."""
     amp = amp or Precision(cfg.precision, next(policy.parameters()).device)
-    policy.train()
-    keep = [i for i in range(len(rollouts)) if adv[i] != 0]  # zero-advantage programs carry no gradient
-    pad = tokenizer.pad_token_id
-    opt.zero_grad(set_to_none=True)
-    loss_pg = loss_sft = 0.0
-    stepped = False
-    n_tok = sum(len(rollouts[i].completion_ids) for i in keep)
-    for part in chunks(keep, cfg.grad_accum):
-        with amp.autocast():
-            logp, mask = completion_logprobs(policy, [rollouts[i].prompt_ids for i in part],
-                                             [rollouts[i].completion_ids for i in part], pad)
-        w = None if weights is None else weights[part, :logp.shape[1]]
-        share = len(part) / len(keep) if cfg.normalize == "sequence" else mask.sum().item() / max(1, n_tok)
-        pg = policy_gradient_loss(logp, mask, adv[part], w, cfg.normalize) * share * len(keep) / len(rollouts)
-        amp.backward(pg)
-        loss_pg += pg.item()
-        stepped = True
-    if sft_data:
-        pairs = [sft_data[rng.randrange(len(sft_data))] for _ in range(cfg.sft_batch)]
-        s_tok = sum(len(c) for _, c in pairs)
-        for part in chunks(pairs, cfg.grad_accum):
-            with amp.autocast():
-                logp_s, mask_s = completion_logprobs(policy, [p for p, _ in part], [c for _, c in part], pad)
-            s = sft_loss(logp_s, mask_s) * (mask_s.sum().item() / max(1, s_tok))
-            amp.backward(cfg.sft_weight * s)
-            loss_sft += s.item()
-            stepped = True
-    if stepped:
-        amp.step(opt, policy.parameters(), cfg.grad_clip)
-    policy.eval()
-    return loss_pg, loss_sft
-
-
-def log_step(step: int, rollouts: Sequence[Rollout], adv: torch.Tensor, loss_pg: float, loss_sft: float,
-             seconds: float, writer) -> dict[str, Any]:
-    """7. One history record (and tensorboard scalars)."""
     n = len(rollouts)
+    kl_loss = reference is not None and cfg.kl_penalty == "loss"
+    active = {i for i in range(n) if adv[i] != 0 or kl_loss}  # zero-advantage programs carry no gradient
+    ordered = sorted(active)
+    old = _logprobs(policy, tokenizer, rollouts, ordered, amp)[0] if (cfg.uses_ratios or cfg.tis_cap) else None
+    ref = reference.logprobs(tokenizer, rollouts, ordered, amp)[0] if kl_loss else None
+    row = {i: r for r, i in enumerate(ordered)}
+    sampler = _sampler_logprobs(rollouts, ordered) if cfg.tis_cap else None
+    stats = {"loss_pg": 0.0, "loss_sft": 0.0, "clip_frac": 0.0, "kl_loss": 0.0, "sampler_mismatch": 0.0}
+    if sampler is not None and old is not None and ordered:
+        both = (sampler != 0) | (old != 0)
+        stats["sampler_mismatch"] = float(((old - sampler).abs() * both).sum() / both.sum().clamp_min(1))
+    order = list(range(n))
+    steps = 0
+    for _epoch in range(cfg.epochs):
+        if cfg.minibatches > 1:
+            rng.shuffle(order)
+        for part in chunks(order, cfg.minibatches):
+            sizes = {"n_sequences": len(part), "n_tokens": float(sum(len(rollouts[i].completion_ids) for i in part)),
+                     "constant": cfg.max_new_tokens}
+            opt.zero_grad(set_to_none=True)
+            stepped = False
+            for micro in chunks([i for i in part if i in active], cfg.grad_accum):
+                policy.train(not cfg.uses_ratios)
+                with amp.autocast():
+                    logp, mask = completion_logprobs(policy, [rollouts[i].prompt_ids for i in micro],
+                                                     [rollouts[i].completion_ids for i in micro],
+                                                     tokenizer.pad_token_id)
+                t = logp.shape[1]
+                rows = [row[i] for i in micro]
+                w = None if weights is None else weights[micro, :t]
+                is_w = None if sampler is None else truncated_is_weights(old[rows, :t], sampler[rows, :t], mask,
+                                                                          cfg.tis_cap)
+                if cfg.uses_ratios:
+                    loss, clipped = clipped_surrogate_loss(logp, old[rows, :t], mask, adv[micro], cfg.clip_low,
+                                                           cfg.clip_high, w, cfg.ratio_level, cfg.normalize, is_w,
+                                                           **sizes)
+                    stats["clip_frac"] += clipped * len(micro)
+                else:
+                    ww = is_w if w is None else (w if is_w is None else w * is_w)
+                    loss = policy_gradient_loss(logp, mask, adv[micro], ww, cfg.normalize, **sizes)
+                stats["loss_pg"] += loss.item()
+                if ref is not None:
+                    kl = aggregate(kl_estimate(logp, ref[rows, :t], mask, cfg.kl_estimator), mask, cfg.normalize,
+                                   **sizes)
+                    loss = loss + cfg.kl_coef * kl
+                    stats["kl_loss"] += kl.item()
+                amp.backward(loss)
+                stepped = True
+            stats["loss_sft"] += _sft_term(policy, tokenizer, sft_data, cfg, rng, amp)
+            if stepped or sft_data:
+                amp.step(opt, policy.parameters(), cfg.grad_clip)
+                steps += 1
+    policy.eval()
+    per_step = max(1, steps)
+    stats["clip_frac"] /= max(1, len(active) * cfg.epochs)
+    for k in ("loss_pg", "loss_sft", "kl_loss"):
+        stats[k] /= per_step
+    return stats
+
+
+def _sft_term(policy, tokenizer, sft_data: list[tuple[list[int], list[int]]], cfg: RLConfig, rng: random.Random,
+              amp: Precision) -> float:
+    """Backpropagate ``sft_weight`` × the cross-entropy of ``sft_batch`` supervised pairs (in micro-batches)."""
+    if not sft_data:
+        return 0.0
+    pairs = [sft_data[rng.randrange(len(sft_data))] for _ in range(cfg.sft_batch)]
+    s_tok = sum(len(c) for _, c in pairs)
+    total = 0.0
+    policy.train(not cfg.uses_ratios)
+    for part in chunks(pairs, cfg.grad_accum):
+        with amp.autocast():
+            logp_s, mask_s = completion_logprobs(policy, [p for p, _ in part], [c for _, c in part],
+                                                 tokenizer.pad_token_id)
+        s = sft_loss(logp_s, mask_s) * (mask_s.sum().item() / max(1, s_tok))
+        amp.backward(cfg.sft_weight * s)
+        total += s.item()
+    return total
+
+
+def _logprobs(model, tokenizer, rollouts: Sequence[Rollout], idx: list[int], amp: Precision
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(len(idx), T) log-probabilities and mask of the programs ``idx``, without gradient and without dropout."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), amp.autocast():
+            logp, mask = completion_logprobs(model, [rollouts[i].prompt_ids for i in idx],
+                                             [rollouts[i].completion_ids for i in idx], tokenizer.pad_token_id)
+    finally:
+        model.train(was_training)
+    return logp.float(), mask
+
+
+def _sampler_logprobs(rollouts: Sequence[Rollout], idx: list[int]) -> torch.Tensor:
+    t = max(1, max((len(rollouts[i].completion_ids) for i in idx), default=1))
+    out = torch.zeros((len(idx), t))
+    for r, i in enumerate(idx):
+        lp = rollouts[i].sampler_logprobs
+        if lp is None or len(lp) != len(rollouts[i].completion_ids):
+            raise ValueError("tis_cap needs the sampler's log-probability of every token; this generation backend did "
+                             "not record them (set rl.tis_cap: null)")
+        out[r, : len(lp)] = torch.tensor(lp, dtype=torch.float32)
+    return out
+
+
+class Reference:
+    """The frozen initial policy of the KL penalty: a copy of the weights, or, for a LoRA model, the same model
+    with its adapters switched off (no second copy in memory)."""
+
+    def __init__(self, policy):
+        from coderl.models.lora import is_lora
+
+        self._policy = policy
+        self._copy = None
+        if not is_lora(policy):
+            self._copy = copy.deepcopy(policy).eval()
+            for p in self._copy.parameters():
+                p.requires_grad_(False)
+
+    def logprobs(self, tokenizer, rollouts: Sequence[Rollout], idx: list[int], amp: Precision
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._copy is not None:
+            return _logprobs(self._copy, tokenizer, rollouts, idx, amp)
+        with self._policy.disable_adapter():
+            return _logprobs(self._policy, tokenizer, rollouts, idx, amp)
+
+
+def log_step(step: int, rollouts: Sequence[Rollout], adv: torch.Tensor, stats: dict[str, float], seconds: float,
+             writer) -> dict[str, Any]:
+    """7. One history record (and tensorboard scalars): returns, pass rate, outcome mix, and the update's
+    statistics (losses; with ratios the share of clipped tokens; the KL; the sampler/trainer mismatch; the share
+    of groups dynamic sampling dropped)."""
+    n = max(1, len(rollouts))
     mix = {o: sum(r.outcome == o for r in rollouts) / n
            for o in ("compile_error", "runtime_error", "failed_test", "passed")}
     rec = {"step": step, "reward": sum(r.reward for r in rollouts) / n, "pass_rate": mix["passed"],
-           "adv_abs": adv.abs().mean().item(), "loss_pg": loss_pg, "loss_sft": loss_sft, "seconds": seconds,
-           "outcomes": mix}
+           "adv_abs": adv.abs().mean().item() if len(adv) else 0.0, **stats, "seconds": seconds, "outcomes": mix}
     if writer is not None:
-        for k in ("reward", "pass_rate", "adv_abs", "loss_pg", "loss_sft", "seconds"):
-            writer.add_scalar(f"rl/{k}", rec[k], step)
+        for k, v in rec.items():
+            if isinstance(v, float | int) and k != "step":
+                writer.add_scalar(f"rl/{k}", v, step)
         for o, v in mix.items():
             writer.add_scalar(f"rl/outcome_{o}", v, step)
     return rec
@@ -276,7 +450,7 @@ def _given_pool(rollouts: Sequence[Rollout], cfg: RLConfig) -> _OfflinePool:
         raise ValueError("offline RL got an empty pool of scored programs")
     if cfg.algo == "grpo":
         raise ValueError("offline mode draws single programs from a fixed pool; use algo='coderl' with it")
-    if cfg.algo != "coderl" or not cfg.use_critic:
+    if not cfg.critic_weighted:
         return _OfflinePool(list(rollouts), None)
     t = max(1, max(len(r.completion_ids) for r in rollouts))
     probs, mask = torch.ones((len(rollouts), t)), torch.zeros((len(rollouts), t))

@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import torch
 
+from coderl.rl.config import AGGREGATIONS
+
 
 def _check(logp: torch.Tensor, mask: torch.Tensor) -> None:
     if logp.dim() != 2 or logp.shape != mask.shape:
         raise ValueError(f"logp and mask must both be (B, T); got {tuple(logp.shape)} and {tuple(mask.shape)}")
-
-
-AGGREGATIONS = ("sequence", "sequence_mean", "token", "constant")
 
 
 def aggregate(per_token: torch.Tensor, mask: torch.Tensor, how: str = "sequence",

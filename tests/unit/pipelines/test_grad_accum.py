@@ -51,7 +51,8 @@ def test_rl_update_same_with_micro_batches(tiny, normalize):
         m = copy.deepcopy(model)
         cfg = RLConfig(sft_batch=5, grad_accum=accum, normalize=normalize, grad_clip=1e9)
         opt = torch.optim.SGD(m.parameters(), lr=0.1)
-        pg, s = update(m, opt, tok, rollouts, adv, weights, sft, cfg, random.Random(1))
+        stats = update(m, opt, tok, rollouts, adv, weights, sft, cfg, random.Random(1))
+        pg, s = stats["loss_pg"], stats["loss_sft"]
         after.append((m, pg, s))
     (a, pg1, s1), (b, pg3, s3) = after
     assert pg1 == pytest.approx(pg3, rel=1e-5) and s1 == pytest.approx(s3, rel=1e-5)
