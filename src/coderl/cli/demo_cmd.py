@@ -28,8 +28,9 @@ PROGRAMS = [
 def demo_command(
     out: str = typer.Option("demo-out", "--out", help="Output directory (summary, report, plots, checkpoints)."),
     seed: int = typer.Option(None, "--seed", help="Random seed (tasks, data, model initialisation, sampling) [0]."),
-    algo: str = typer.Option(None, "--algo", help="RL algorithm: grpo (group baseline) [default] or coderl "
-                             "(greedy baseline, tokens weighted by the learned critic)."),
+    algo: str = typer.Option(None, "--algo", help="RL algorithm: grpo (group baseline) [default], rloo, ppo, dapo, "
+                             "gspo, coderl (greedy baseline, tokens weighted by the learned critic), coderl-nocritic, "
+                             "grpo-critic (see docs/rl.md)."),
     quick: bool = typer.Option(False, "--quick", help="A much smaller run (about a minute), for CI and smoke tests."),
     config: str = typer.Option(None, "--config", help="A YAML preset (e.g. configs/demo.yaml); --seed/--algo/--workers "
                                "override it."),
@@ -44,9 +45,6 @@ def demo_command(
     if sandbox:
         _sandbox_demo(workers, 1.0)
         return
-    if algo is not None and algo not in ("coderl", "grpo"):
-        typer.echo(f"error: --algo must be coderl or grpo, got {algo!r}", err=True)
-        raise typer.Exit(2)
     from coderl.pipelines.demo import DemoConfig, load_demo_config, run_demo
 
     try:

@@ -6,8 +6,9 @@ Two backends produce the same result for greedy decoding (a unit test checks it)
   fed with ``past_key_values`` (a ``DynamicCache``), explicit ``position_ids`` (so that left padding does not
   shift absolute positions) and the growing attention mask. Rows that have produced eos are dropped from the
   batch (and from the cache), so the batch shrinks as sequences finish.
-* ``"hf"``: ``model.generate`` with an explicit ``GenerationConfig`` holding exactly the sampling settings here
-  (top-k and repetition penalties switched off, whatever the checkpoint's ``generation_config.json`` says).
+* ``"hf"``: ``model.generate`` with an explicit ``GenerationConfig`` (top-k and repetition penalties switched
+  off, whatever the checkpoint's ``generation_config.json`` says) and temperature and top-p applied by the same
+  function as the loop's (:func:`sampling_logits`), so both draw from the same distribution.
   Encoder-decoder models (T5, CodeT5) always use this backend.
 
 The default (:data:`DEFAULT_BACKEND`) is the one measured faster for the demo's tiny GPT-2 on CPU; see
@@ -73,12 +74,15 @@ class Completion:
     ``token_ids``: the completion's token ids, including the final eos token when one was generated.
     ``prompt_ids``: the prompt's token ids as the model saw them (unpadded).
     ``finished``: True when the completion ended with eos, False when it was cut at ``max_new_tokens``.
+    ``logprobs``: with ``with_logprobs``, the log-probability of each token under the distribution it was drawn
+    from (after temperature and top-p; for greedy decoding, the model's own), else None.
     """
 
     text: str
     token_ids: list[int]
     prompt_ids: list[int]
     finished: bool = field(default=False)
+    logprobs: list[float] | None = None
 
 
 def _device_of(model: torch.nn.Module) -> torch.device:
@@ -125,13 +129,14 @@ def _seeded(seed: int | None, device: torch.device) -> Iterator[None]:
         yield
 
 
-def sample_next(logits: torch.Tensor, cfg: SamplingConfig) -> torch.Tensor:
-    """Pick the next token of each row from ``logits`` (B, V) according to ``cfg``; returns (B,) int64 ids."""
+def sampling_logits(logits: torch.Tensor, cfg: SamplingConfig) -> torch.Tensor:
+    """The logits (B, V) of the distribution tokens are drawn from: ``logits / temperature`` restricted to the
+    top-p nucleus (other tokens -inf); the model's own logits (in float32) for greedy decoding."""
     import torch
 
-    if cfg.greedy:
-        return logits.argmax(dim=-1)
     logits = logits.float()
+    if cfg.greedy:
+        return logits
     if cfg.temperature != 1.0:
         logits = logits / cfg.temperature
     if cfg.top_p < 1.0:
@@ -141,6 +146,23 @@ def sample_next(logits: torch.Tensor, cfg: SamplingConfig) -> torch.Tensor:
         before = probs.cumsum(dim=-1) - probs
         sorted_logits = sorted_logits.masked_fill(before >= cfg.top_p, float("-inf"))
         logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+    return logits
+
+
+def chosen_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """(B,) log-probabilities of ``tokens`` (B,) under ``logits`` (B, V) (sampling logits, see above)."""
+    return logits.gather(-1, tokens[:, None]).squeeze(-1) - logits.logsumexp(dim=-1)
+
+
+def sample_next(logits: torch.Tensor, cfg: SamplingConfig, processed: bool = False) -> torch.Tensor:
+    """Pick the next token of each row from ``logits`` (B, V) according to ``cfg``; returns (B,) int64 ids.
+    ``processed``: ``logits`` are already :func:`sampling_logits`."""
+    import torch
+
+    if cfg.greedy:
+        return logits.argmax(dim=-1)
+    if not processed:
+        logits = sampling_logits(logits, cfg)
     # Inverse-CDF sampling: one uniform number per row and a binary search in the row's cumulative distribution
     # (float64, so a large vocabulary loses no mass); about 20x faster than torch.multinomial for a batch on CPU.
     probs = logits.softmax(dim=-1)
@@ -180,10 +202,14 @@ def _accepts(model: torch.nn.Module, arg: str) -> bool:
     return arg in inspect.signature(model.forward).parameters
 
 
+Row = tuple[list[int], bool, list[float] | None]  # completion ids incl. eos, finished, sampler log-probabilities
+
+
 def _loop_batch(
-    model: PreTrainedModel, rows: Sequence[Sequence[int]], cfg: SamplingConfig, eos: list[int], pad_id: int
-) -> list[tuple[list[int], bool]]:
-    """Own decoding loop for a causal model: returns (completion ids incl. eos, finished) per row."""
+    model: PreTrainedModel, rows: Sequence[Sequence[int]], cfg: SamplingConfig, eos: list[int], pad_id: int,
+    with_logprobs: bool = False,
+) -> list[Row]:
+    """Own decoding loop for a causal model: (completion ids incl. eos, finished, log-probabilities) per row."""
     import torch
     from transformers import DynamicCache
 
@@ -193,6 +219,7 @@ def _loop_batch(
     position_ids = (mask.cumsum(dim=-1) - 1).clamp(min=0)  # (B, L): real tokens at 0..len-1
     eos_t = torch.tensor(eos, dtype=torch.long, device=device)
     out_ids = torch.full((n_rows, cfg.max_new_tokens), pad_id, dtype=torch.long, device=device)
+    out_lp = torch.zeros((n_rows, cfg.max_new_tokens), dtype=torch.float32, device=device) if with_logprobs else None
     lengths = torch.full((n_rows,), cfg.max_new_tokens, dtype=torch.long, device=device)
     finished = torch.zeros(n_rows, dtype=torch.bool, device=device)
     active = torch.arange(n_rows, device=device)  # original row index of each row still in the batch
@@ -203,9 +230,12 @@ def _loop_batch(
     out = model(input_ids=input_ids, attention_mask=mask, position_ids=position_ids, past_key_values=cache,
                 use_cache=True, **extra)
     for step in range(cfg.max_new_tokens):
-        tok = sample_next(out.logits[:, -1, :], cfg)  # (b,)
+        logits = sampling_logits(out.logits[:, -1, :], cfg)
+        tok = sample_next(logits, cfg, processed=True)  # (b,)
         tok = torch.where(done_in_batch, torch.full_like(tok, pad_id), tok)
         out_ids[active, step] = tok
+        if out_lp is not None:
+            out_lp[active, step] = chosen_logprobs(logits, tok)
         hit = torch.isin(tok, eos_t) & ~done_in_batch
         if bool(hit.any()):
             lengths[active[hit]] = step + 1
@@ -226,14 +256,46 @@ def _loop_batch(
     ids_list = out_ids.tolist()
     lens = lengths.tolist()
     fin = finished.tolist()
-    return [(ids_list[i][: lens[i]], bool(fin[i])) for i in range(n_rows)]
+    lps = out_lp.tolist() if out_lp is not None else None
+    return [(ids_list[i][: lens[i]], bool(fin[i]), lps[i][: lens[i]] if lps is not None else None)
+            for i in range(n_rows)]
+
+
+class _SamplingProcessor:
+    """The sampling distribution of :func:`sampling_logits` as a Hugging Face logits processor (``generate`` is
+    then called with temperature 1 and top-p 1, so the two backends draw from the same distribution), which
+    also records each drawn token's log-probability: at each step it keeps the final logits, and at the next
+    step, which sees the token they produced, takes its log-probability. One (B, V) tensor at a time, instead of
+    ``output_scores``' (steps, B, V). Hugging Face appends its own warpers after processors passed in, which is
+    why the warping is done here and not left to ``generate``."""
+
+    def __init__(self, cfg: SamplingConfig, start: int, record: bool):
+        self.cfg, self.start, self.record = cfg, start, record
+        self.last, self.out = None, []
+
+    def __call__(self, input_ids, scores):
+        logits = sampling_logits(scores, self.cfg)
+        if self.record:
+            if self.last is not None:
+                self.out.append(chosen_logprobs(self.last, input_ids[:, -1]))
+            self.last = logits
+        return logits.to(scores.dtype)
+
+    def logprobs(self, sequences) -> list[list[float]]:
+        import torch
+
+        if self.last is not None and sequences.shape[1] > self.start + len(self.out):
+            self.out.append(chosen_logprobs(self.last, sequences[:, self.start + len(self.out)]))
+        return torch.stack(self.out, dim=1).tolist() if self.out else [[] for _ in range(sequences.shape[0])]
 
 
 def _hf_batch(
-    model: PreTrainedModel, rows: Sequence[Sequence[int]], cfg: SamplingConfig, eos: list[int], pad_id: int
-) -> list[tuple[list[int], bool]]:
-    """``model.generate`` for a causal or seq2seq model: returns (completion ids incl. eos, finished) per row."""
-    from transformers import GenerationConfig
+    model: PreTrainedModel, rows: Sequence[Sequence[int]], cfg: SamplingConfig, eos: list[int], pad_id: int,
+    with_logprobs: bool = False,
+) -> list[Row]:
+    """``model.generate`` for a causal or seq2seq model: (completion ids incl. eos, finished, log-probabilities)
+    per row."""
+    from transformers import GenerationConfig, LogitsProcessorList
 
     device = _device_of(model)
     seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
@@ -250,8 +312,8 @@ def _hf_batch(
         "pad_token_id": pad_id,
         "use_cache": True,
     }
-    if not cfg.greedy:
-        kwargs.update(temperature=cfg.temperature, top_p=cfg.top_p, top_k=0)
+    if not cfg.greedy:  # temperature and top-p are applied by _SamplingProcessor
+        kwargs.update(temperature=1.0, top_p=1.0, top_k=0)
     if seq2seq:
         start = getattr(model.generation_config, "decoder_start_token_id", None)
         if start is None:
@@ -260,10 +322,18 @@ def _hf_batch(
             start = pad_id
         kwargs["decoder_start_token_id"] = start
     gen_cfg = GenerationConfig(**kwargs)
-    seqs = model.generate(input_ids=input_ids, attention_mask=mask, generation_config=gen_cfg)
-    new = seqs[:, 1:] if seq2seq else seqs[:, input_ids.shape[1]:]
+    start = 1 if seq2seq else input_ids.shape[1]
+    proc = _SamplingProcessor(cfg, start, with_logprobs)
+    seqs = model.generate(input_ids=input_ids, attention_mask=mask, generation_config=gen_cfg,
+                          logits_processor=LogitsProcessorList([proc]))
+    new = seqs[:, start:]
     eos_set = set(eos)
-    return [_cut_at_eos(r, eos_set) for r in new.tolist()]
+    lps = proc.logprobs(seqs) if with_logprobs else None
+    out: list[Row] = []
+    for i, r in enumerate(new.tolist()):
+        ids, fin = _cut_at_eos(r, eos_set)
+        out.append((ids, fin, lps[i][: len(ids)] if lps is not None else None))
+    return out
 
 
 def generate_ids(
@@ -274,8 +344,10 @@ def generate_ids(
     pad_id: int,
     batch_size: int = 64,
     backend: Backend | None = None,
-) -> list[tuple[list[int], bool]]:
-    """Token-level generation: one ``(completion ids incl. eos, finished)`` per row of ``prompt_ids``.
+    with_logprobs: bool = False,
+) -> list[tuple[list[int], bool]] | list[Row]:
+    """Token-level generation: one ``(completion ids incl. eos, finished)`` per row of ``prompt_ids`` (with
+    ``with_logprobs``, ``(ids, finished, log-probabilities of the ids under the sampling distribution)``).
 
     Rows are processed in batches of ``batch_size``, longest prompts first (less padding); the result is in
     the order of ``prompt_ids``. ``backend`` is ``"loop"``, ``"hf"`` or ``None`` (:data:`DEFAULT_BACKEND`);
@@ -303,19 +375,20 @@ def generate_ids(
                              f"exceeds the model's {limit} positions; shorten the prompts or max_new_tokens")
     step = _loop_batch if backend == "loop" else _hf_batch
     order = sorted(range(len(prompt_ids)), key=lambda i: -len(prompt_ids[i]))
-    results: list[tuple[list[int], bool] | None] = [None] * len(prompt_ids)
+    results: list[Row | None] = [None] * len(prompt_ids)
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode(), _seeded(cfg.seed, _device_of(model)):
             for start in range(0, len(order), batch_size):
                 idx = order[start: start + batch_size]
-                outs = step(model, [prompt_ids[i] for i in idx], cfg, list(eos_ids), pad_id)
+                outs = step(model, [prompt_ids[i] for i in idx], cfg, list(eos_ids), pad_id, with_logprobs)
                 for i, res in zip(idx, outs, strict=True):
                     results[i] = res
     finally:
         model.train(was_training)
-    return [r for r in results if r is not None]
+    rows_out = [r for r in results if r is not None]
+    return rows_out if with_logprobs else [(r[0], r[1]) for r in rows_out]
 
 
 def generate(
@@ -326,8 +399,10 @@ def generate(
     cfg: SamplingConfig,
     batch_size: int = 64,
     backend: Backend | None = None,
+    with_logprobs: bool = False,
 ) -> list[list[Completion]]:
-    """Sample ``n`` completions for each prompt: ``result[i][j]`` is the j-th completion of ``prompts[i]``.
+    """Sample ``n`` completions for each prompt: ``result[i][j]`` is the j-th completion of ``prompts[i]``
+    (with ``with_logprobs``, each token's log-probability under the sampling distribution too).
 
     Prompts are tokenized with the tokenizer's defaults (special tokens the model expects, e.g. T5's ``</s>``,
     are added); each completion stops at the first eos (any of :func:`eos_token_ids`) or after
@@ -350,15 +425,19 @@ def generate(
         enc = [e if e else [start] for e in enc]
     reps = 1 if cfg.greedy else n
     rows = [enc[i] for i in range(len(enc)) for _ in range(reps)]
-    outs = generate_ids(model, rows, cfg, eos, pad_id, batch_size=batch_size, backend=backend)
-    texts = tokenizer.batch_decode([[t for t in ids if t not in eos] for ids, _ in outs], skip_special_tokens=True,
+    outs = generate_ids(model, rows, cfg, eos, pad_id, batch_size=batch_size, backend=backend,
+                        with_logprobs=with_logprobs)
+    texts = tokenizer.batch_decode([[t for t in o[0] if t not in eos] for o in outs], skip_special_tokens=True,
                                    clean_up_tokenization_spaces=False)
     result: list[list[Completion]] = []
     for i in range(len(enc)):
-        comps = [Completion(text=texts[i * reps + j], token_ids=list(outs[i * reps + j][0]),
-                            prompt_ids=list(enc[i]), finished=outs[i * reps + j][1]) for j in range(reps)]
+        comps = []
+        for j in range(reps):
+            ids, fin, *lps = outs[i * reps + j]
+            comps.append(Completion(text=texts[i * reps + j], token_ids=list(ids), prompt_ids=list(enc[i]),
+                                    finished=fin, logprobs=list(lps[0]) if lps and lps[0] is not None else None))
         if reps < n:
-            comps = comps + [Completion(c.text, list(c.token_ids), list(c.prompt_ids), c.finished)
+            comps = comps + [Completion(c.text, list(c.token_ids), list(c.prompt_ids), c.finished, c.logprobs)
                              for c in comps for _ in range(n - 1)]
         result.append(comps)
     return result

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from coderl.rl.config import RLConfig
+from coderl.rl.config import PRESETS, RLConfig
 from coderl.train.sft import SFTConfig
 
 
@@ -45,14 +45,20 @@ class CriticSettings:
     """Fraction of the critic data kept aside to report its accuracy and confusion matrix."""
 
 
+def _DEMO_RL() -> RLConfig:  # noqa: N802 (a factory standing for a constant)
+    return RLConfig(algo="grpo", steps=80, problems_per_step=16, samples_per_problem=4, lr=1.5e-4, sft_weight=0.5,
+                    sft_batch=16, max_new_tokens=48, checkpoint_every=10, time_budget_s=40.0)
+
+
 @dataclass
 class DemoConfig:
     """Everything the demo does, in one place; saved with every checkpoint and in summary.json."""
 
     seed: int = 0
     algo: str = "grpo"
-    """RL algorithm: "grpo" (group baseline; the default, see docs/BENCHMARKS.md for why) or "coderl" (greedy
-    baseline, critic-weighted tokens)."""
+    """RL algorithm, a name of coderl.rl.config.PRESETS: "grpo" (group baseline; the default, see
+    docs/BENCHMARKS.md for why), "rloo", "ppo", "dapo", "gspo", "coderl" (greedy baseline, critic-weighted
+    tokens), "coderl-nocritic", "grpo-critic". Its settings fill the ``rl`` fields left at the demo's defaults."""
     eval_tasks: int = 160
     """Held-out test-split tasks used for every evaluation."""
     eval_samples: int = 10
@@ -66,18 +72,21 @@ class DemoConfig:
     model: ModelShape = field(default_factory=ModelShape)
     sft: SFTConfig = field(default_factory=lambda: SFTConfig(lr=5e-3, batch_size=64, epochs=5.0, min_lr_ratio=0.0))
     critic: CriticSettings = field(default_factory=CriticSettings)
-    rl: RLConfig = field(default_factory=lambda: RLConfig(algo="grpo", steps=80, problems_per_step=16,
-                                                          samples_per_problem=4, lr=1.5e-4, sft_weight=0.5,
-                                                          sft_batch=16, max_new_tokens=48, checkpoint_every=10,
-                                                          time_budget_s=40.0))
+    rl: RLConfig = field(default_factory=lambda: _DEMO_RL())
     workers: int | None = None
     """Executor workers (default: number of cores)."""
 
     def __post_init__(self) -> None:
-        if self.algo not in ("coderl", "grpo"):
-            raise ValueError(f"DemoConfig.algo must be 'coderl' or 'grpo', got {self.algo!r}")
-        if self.rl.algo != self.algo:
-            self.rl = RLConfig.from_dict({**self.rl.to_dict(), "algo": self.algo})
+        if self.algo not in PRESETS:
+            raise ValueError(f"DemoConfig.algo must be one of {', '.join(PRESETS)}, got {self.algo!r}")
+        default = _DEMO_RL().to_dict()
+        rl = self.rl.to_dict()
+        preset = PRESETS[self.algo]
+        if rl["algo"] != default["algo"] and rl["algo"] != preset["algo"]:
+            raise ValueError(f"rl.algo is {rl['algo']!r} but algo {self.algo!r} runs {preset['algo']!r}; choose the "
+                             "algorithm with the top-level algo (see coderl.rl.config.PRESETS)")
+        # the preset fills what was left at the demo's defaults; a value set explicitly in rl stays
+        self.rl = RLConfig.from_dict({**rl, **{k: v for k, v in preset.items() if rl[k] == default[k]}})
         if self.eval_samples < 5:
             raise ValueError("DemoConfig.eval_samples must be >= 5 to report pass@5")
 
@@ -87,8 +96,8 @@ class DemoConfig:
         return cls(eval_tasks=48, eval_samples=5, sft_rounds=1,
                    sft=SFTConfig(lr=3e-3, batch_size=64, epochs=2.0),
                    critic=CriticSettings(problems=48, samples_per_problem=2, epochs=1),
-                   rl=RLConfig(algo=kw.get("algo", "grpo"), steps=4, problems_per_step=8, samples_per_problem=2,
-                               lr=1e-4, max_new_tokens=48, checkpoint_every=2),
+                   rl=RLConfig(algo="grpo", steps=4, problems_per_step=8, samples_per_problem=2, lr=1e-4,
+                               max_new_tokens=48, checkpoint_every=2),
                    **kw)
 
     def to_dict(self) -> dict[str, Any]:

@@ -152,8 +152,9 @@ def rollout(policy, tokenizer, batch: Sequence[Problem], cfg: RLConfig, seed: in
                               greedy=greedy, seed=seed)
     policy.eval()
     with torch.no_grad():
-        outs: list[list[Completion]] = generate(policy, tokenizer, [format_prompt(p) for p in batch], n, sampling)
-    return [Rollout(p, c.prompt_ids, c.token_ids, c.text, finished=c.finished)
+        outs: list[list[Completion]] = generate(policy, tokenizer, [format_prompt(p) for p in batch], n, sampling,
+                                                with_logprobs=True)
+    return [Rollout(p, c.prompt_ids, c.token_ids, c.text, finished=c.finished, sampler_logprobs=c.logprobs)
             for p, cs in zip(batch, outs, strict=True) for c in cs]
 
 
@@ -273,20 +274,24 @@ def update(policy, opt: torch.optim.Optimizer, tokenizer, rollouts: Sequence[Rol
     kl_loss = reference is not None and cfg.kl_penalty == "loss"
     active = {i for i in range(n) if adv[i] != 0 or kl_loss}  # zero-advantage programs carry no gradient
     ordered = sorted(active)
-    old = _logprobs(policy, tokenizer, rollouts, ordered, amp)[0] if (cfg.uses_ratios or cfg.tis_cap) else None
-    ref = reference.logprobs(tokenizer, rollouts, ordered, amp)[0] if kl_loss else None
+    old = (_logprobs(policy, tokenizer, rollouts, ordered, amp)[0] if ordered and (cfg.uses_ratios or cfg.tis_cap)
+           else None)
+    ref = reference.logprobs(tokenizer, rollouts, ordered, amp)[0] if ordered and kl_loss else None
     row = {i: r for r, i in enumerate(ordered)}
-    sampler = _sampler_logprobs(rollouts, ordered) if cfg.tis_cap else None
-    stats = {"loss_pg": 0.0, "loss_sft": 0.0, "clip_frac": 0.0, "kl_loss": 0.0, "sampler_mismatch": 0.0}
-    if sampler is not None and old is not None and ordered:
-        both = (sampler != 0) | (old != 0)
-        stats["sampler_mismatch"] = float(((old - sampler).abs() * both).sum() / both.sum().clamp_min(1))
+    sampler = _sampler_logprobs(rollouts, ordered, required=bool(cfg.tis_cap)) if old is not None else None
+    stats = {"loss_pg": 0.0, "loss_sft": 0.0, "clip_frac": 0.0, "kl_loss": 0.0}
+    if sampler is not None and ordered:  # how far the sampler's numbers are from the trainer's, per token
+        real = torch.zeros_like(old)
+        for r, i in enumerate(ordered):
+            real[r, : len(rollouts[i].completion_ids)] = 1.0
+        stats["sampler_mismatch"] = float(((old - sampler).abs() * real).sum() / real.sum().clamp_min(1))
+    is_cap = cfg.tis_cap if sampler is not None else None
     order = list(range(n))
     steps = 0
     for _epoch in range(cfg.epochs):
         if cfg.minibatches > 1:
             rng.shuffle(order)
-        for part in chunks(order, cfg.minibatches):
+        for part in chunks(order, cfg.minibatches) or [[]]:  # an empty batch still takes the supervised step
             sizes = {"n_sequences": len(part), "n_tokens": float(sum(len(rollouts[i].completion_ids) for i in part)),
                      "constant": cfg.max_new_tokens}
             opt.zero_grad(set_to_none=True)
@@ -300,8 +305,8 @@ def update(policy, opt: torch.optim.Optimizer, tokenizer, rollouts: Sequence[Rol
                 t = logp.shape[1]
                 rows = [row[i] for i in micro]
                 w = None if weights is None else weights[micro, :t]
-                is_w = None if sampler is None else truncated_is_weights(old[rows, :t], sampler[rows, :t], mask,
-                                                                          cfg.tis_cap)
+                is_w = None if is_cap is None else truncated_is_weights(old[rows, :t], sampler[rows, :t], mask,
+                                                                         is_cap)
                 if cfg.uses_ratios:
                     loss, clipped = clipped_surrogate_loss(logp, old[rows, :t], mask, adv[micro], cfg.clip_low,
                                                            cfg.clip_high, w, cfg.ratio_level, cfg.normalize, is_w,
@@ -363,12 +368,15 @@ def _logprobs(model, tokenizer, rollouts: Sequence[Rollout], idx: list[int], amp
     return logp.float(), mask
 
 
-def _sampler_logprobs(rollouts: Sequence[Rollout], idx: list[int]) -> torch.Tensor:
+def _sampler_logprobs(rollouts: Sequence[Rollout], idx: list[int], required: bool) -> torch.Tensor | None:
+    """(len(idx), T) the sampler's log-probabilities; None when some are missing (an error when ``required``)."""
     t = max(1, max((len(rollouts[i].completion_ids) for i in idx), default=1))
     out = torch.zeros((len(idx), t))
     for r, i in enumerate(idx):
         lp = rollouts[i].sampler_logprobs
         if lp is None or len(lp) != len(rollouts[i].completion_ids):
+            if not required:
+                return None
             raise ValueError("tis_cap needs the sampler's log-probability of every token; this generation backend did "
                              "not record them (set rl.tis_cap: null)")
         out[r, : len(lp)] = torch.tensor(lp, dtype=torch.float32)

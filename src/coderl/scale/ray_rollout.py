@@ -100,7 +100,7 @@ class GenerationWorker:
         if self.gen is not None:
             return self.gen.generate(prompts, n, cfg)
         return generate(self.model, self.tokenizer, prompts, n, cfg, batch_size=self.cfg.batch_size,
-                        backend=self.cfg.generator)
+                        backend=self.cfg.generator, with_logprobs=True)
 
 
 class RayRollouts:
@@ -206,7 +206,8 @@ class RayRollouts:
             a, b = bounds[j]
             outs = ray.get(ready[0])
             gen_end = time.perf_counter()
-            groups[j] = [Rollout(p, c.prompt_ids, c.token_ids, c.text) for p, cs in zip(batch[a:b], outs, strict=True)
+            groups[j] = [Rollout(p, c.prompt_ids, c.token_ids, c.text, finished=c.finished,
+                                 sampler_logprobs=c.logprobs) for p, cs in zip(batch[a:b], outs, strict=True)
                          for c in cs]
             futures.append(self._pool.submit(run, groups[j]))
         for f in futures:

@@ -187,3 +187,26 @@ def test_model_mode_is_restored(bpe):
     model = tiny_gpt2(bpe, n_layer=1, n_embd=32, n_head=2).train()
     generate(model, bpe, PROMPTS[:1], 1, SamplingConfig(max_new_tokens=4))
     assert model.training
+
+
+@pytest.mark.parametrize("backend", ["loop", "hf"])
+@pytest.mark.parametrize("sampling", [SamplingConfig(max_new_tokens=6, seed=3),
+                                      SamplingConfig(max_new_tokens=6, seed=3, temperature=0.7, top_p=0.9),
+                                      SamplingConfig(max_new_tokens=6, greedy=True)],
+                         ids=["t1", "t0.7-p0.9", "greedy"])
+def test_sampler_logprobs_are_those_of_the_sampling_distribution(small_gpt2, bpe, backend, sampling):
+    """Each recorded log-probability is that of the token under softmax(logits / T) on the top-p nucleus (the
+    model's own for greedy): recomputed here from a teacher-forced forward pass."""
+    from coderl.models.generate import chosen_logprobs, sampling_logits
+
+    (comps,) = generate(small_gpt2, bpe, ["def f(x):"], 3, sampling, backend=backend, with_logprobs=True)
+    for c in comps:
+        assert c.logprobs is not None and len(c.logprobs) == len(c.token_ids)
+        ids = torch.tensor([c.prompt_ids + c.token_ids])
+        with torch.no_grad():
+            logits = small_gpt2(ids).logits[0, len(c.prompt_ids) - 1: -1]
+        expected = chosen_logprobs(sampling_logits(logits, sampling), torch.tensor(c.token_ids))
+        assert torch.allclose(torch.tensor(c.logprobs), expected, atol=1e-4), (c.logprobs, expected.tolist())
+    (plain,) = generate(small_gpt2, bpe, ["def f(x):"], 3, sampling, backend=backend)
+    assert [c.token_ids for c in plain] == [c.token_ids for c in comps]  # recording changes nothing drawn
+    assert all(c.logprobs is None for c in plain)

@@ -53,3 +53,19 @@ def test_rl_config_rejects_bad_combinations():
 def test_algo_flag_sets_the_rl_algorithm():
     assert DemoConfig(algo="coderl").rl.algo == "coderl"
     assert DemoConfig.quick(algo="coderl").rl.algo == "coderl"
+
+
+def test_each_named_algorithm_fills_the_rl_settings():
+    from coderl.rl.config import PRESETS
+
+    for name, fields in PRESETS.items():
+        rl = DemoConfig(algo=name).rl
+        assert all(getattr(rl, k) == v for k, v in fields.items()), name
+        assert rl.steps == 80 and rl.lr == 1.5e-4  # the demo's own settings stay
+
+
+def test_an_explicit_rl_setting_wins_over_the_algorithm_and_a_conflicting_rl_algo_is_refused(tmp_path):
+    cfg = DemoConfig.from_dict({"algo": "ppo", "rl": {"clip_low": 0.1}})
+    assert cfg.rl.clip_low == 0.1 and cfg.rl.epochs == 2
+    with pytest.raises(ValueError, match="choose the algorithm with the top-level algo"):
+        DemoConfig.from_dict({"algo": "grpo", "rl": {"algo": "coderl"}})
