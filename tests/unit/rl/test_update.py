@@ -106,10 +106,11 @@ def test_kl_penalty_against_a_frozen_reference(tiny):
     ref = Reference(policy)
     amp = Precision("fp32", torch.device("cpu"))
     before, _ = ref.logprobs(tok, rs, list(range(6)), amp)
+    g = torch.Generator().manual_seed(0)
     with torch.no_grad():  # move the policy away from its reference
         for p in policy.parameters():
-            p.add_(0.05 * torch.randn_like(p, generator=None))
-    opt = torch.optim.SGD(policy.parameters(), lr=0.5)
+            p.add_(0.05 * torch.randn(p.shape, generator=g))
+    opt = torch.optim.SGD(policy.parameters(), lr=0.1)
     stats1 = update(policy, opt, tok, rs, adv, None, [], cfg, random.Random(0), reference=ref)
     stats2 = update(policy, opt, tok, rs, adv, None, [], cfg, random.Random(0), reference=ref)
     after, _ = ref.logprobs(tok, rs, list(range(6)), amp)
@@ -124,9 +125,10 @@ def test_kl_as_a_reward_penalty(tiny):
         r.reward = 1.0
     policy = copy.deepcopy(model)
     ref = Reference(model)
+    g = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for p in policy.parameters():
-            p.add_(0.05 * torch.randn_like(p))
+            p.add_(0.05 * torch.randn(p.shape, generator=g))
     cfg = RLConfig(algo="grpo", kl_coef=0.5, kl_penalty="reward")
     extra = shape_returns(policy, tok, rs, cfg, ref, Precision("fp32", torch.device("cpu")))
     assert extra["kl"] > 0 and all(r.reward < 1.0 for r in rs)  # k3 >= 0: every program pays
