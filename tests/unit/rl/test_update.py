@@ -22,16 +22,6 @@ from coderl.rl.losses import policy_gradient_loss  # noqa: E402
 from coderl.tasks.problem import Problem  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    from coderl.models.actor import tiny_gpt2
-    from coderl.models.tokenizer import train_bpe
-
-    torch.set_num_threads(1)
-    tok = train_bpe([f"def f{i}(x):\n    return x + {i}\n" for i in range(200)], vocab_size=300)
-    return tiny_gpt2(tok, n_layer=1, n_embd=32, n_head=2, n_positions=64, seed=0), tok
-
-
 def rollouts(n: int = 6, seed: int = 0) -> list[Rollout]:
     p = Problem(task_id="t", prompt="x", tests={"type": "assert", "asserts": ["assert True"]})
     rng = random.Random(seed)
