@@ -397,6 +397,11 @@ class Reference:
             for p in self._copy.parameters():
                 p.requires_grad_(False)
 
+    @property
+    def holds_copy(self) -> bool:
+        """True when the reference is a second copy of the weights (not for a LoRA policy)."""
+        return self._copy is not None
+
     def logprobs(self, tokenizer, rollouts: Sequence[Rollout], idx: list[int], amp: Precision
                  ) -> tuple[torch.Tensor, torch.Tensor]:
         if self._copy is not None:

@@ -175,3 +175,30 @@ def test_use_critic_defaults_to_the_algorithm():
     assert RLConfig(algo="grpo", use_critic=True).critic_weighted is True
     # a config derived from a coderl one with another algo resolves anew
     assert RLConfig.from_dict({**RLConfig(algo="coderl").to_dict(), "algo": "grpo"}).critic_weighted is False
+
+
+def test_a_lora_runs_reference_is_its_base_weights_without_a_copy(tiny):
+    """For a LoRA policy the KL reference is the same model with its adapters off: no second copy, and what the
+    adapters learn does not move it."""
+    pytest.importorskip("peft")
+    from coderl.models.lora import apply_lora
+
+    model, tok = tiny
+    base = copy.deepcopy(model)
+    policy = apply_lora(copy.deepcopy(model), r=4, alpha=8, dropout=0.0)
+    ref = Reference(policy)
+    assert not ref.holds_copy and Reference(model).holds_copy
+    rs = rollouts()
+    amp = Precision("fp32", torch.device("cpu"))
+    idx = list(range(6))
+    base_lp, _ = Reference(base).logprobs(tok, rs, idx, amp)
+    before, _ = ref.logprobs(tok, rs, idx, amp)
+    opt = torch.optim.SGD([p for p in policy.parameters() if p.requires_grad], lr=1.0)
+    cfg = RLConfig(algo="grpo", sft_weight=0, kl_coef=0.1, clip_low=0.2, epochs=2)
+    update(policy, opt, tok, rs, torch.tensor([1.0, -1.0] * 3), None, [], cfg, random.Random(0), reference=ref)
+    after, _ = ref.logprobs(tok, rs, idx, amp)
+    assert torch.allclose(before, base_lp, atol=1e-5) and torch.allclose(after, base_lp, atol=1e-5)
+    with torch.no_grad():
+        moved_lp, _ = completion_logprobs(policy.eval(), [r.prompt_ids for r in rs], [r.completion_ids for r in rs],
+                                          tok.pad_token_id)
+    assert not torch.allclose(moved_lp, base_lp, atol=1e-4), "the adapters did not learn"
