@@ -518,6 +518,39 @@ def train_critic(
             "class_counts": dict(zip(critic.class_names, counts, strict=True))}
 
 
+def classification_metrics(probs: torch.Tensor, labels: Sequence[int], n_bins: int = 10) -> dict[str, Any]:
+    """How well class probabilities ``probs`` (N, C) predict ``labels`` (N): a pure function.
+
+    * ``accuracy``; ``confusion[i][j]``, examples of true class i predicted as j;
+    * ``recall[c]`` = confusion[c][c] / examples of class c, ``precision[c]`` = confusion[c][c] / predictions of
+      c (NaN where there are none): a critic that never predicts a class has recall 0 on it, whatever its accuracy;
+    * ``ece``: expected calibration error of the top class (Guo et al., 2017): Σ_b (n_b / N) |accuracy_b -
+      confidence_b| over ``n_bins`` equal-width confidence bins;
+    * ``brier``: mean over examples of Σ_c (p_c - 1[c = y])².
+    """
+    n, n_cls = probs.shape
+    labels_t = torch.as_tensor(list(labels), dtype=torch.long)
+    conf, pred = probs.max(dim=-1)
+    confusion = [[0] * n_cls for _ in range(n_cls)]
+    for y, p in zip(labels_t.tolist(), pred.tolist(), strict=True):
+        confusion[y][p] += 1
+    nan = float("nan")
+    recall = [confusion[c][c] / sum(confusion[c]) if sum(confusion[c]) else nan for c in range(n_cls)]
+    col = [sum(confusion[r][c] for r in range(n_cls)) for c in range(n_cls)]
+    precision = [confusion[c][c] / col[c] if col[c] else nan for c in range(n_cls)]
+    correct = (pred == labels_t).float()
+    bins = torch.clamp((conf * n_bins).long(), max=n_bins - 1)
+    ece = 0.0
+    for b in range(n_bins):
+        in_bin = bins == b
+        if in_bin.any():
+            ece += float(in_bin.float().mean() * (correct[in_bin].mean() - conf[in_bin].mean()).abs())
+    onehot = torch.nn.functional.one_hot(labels_t, n_cls).float()
+    return {"accuracy": float(correct.mean()) if n else nan, "confusion": confusion, "recall": recall,
+            "precision": precision, "ece": ece if n else nan,
+            "brier": float(((probs.float() - onehot) ** 2).sum(dim=-1).mean()) if n else nan, "n": n}
+
+
 def evaluate_critic(
     critic: Critic,
     tokenizer: PreTrainedTokenizerBase,
@@ -526,21 +559,12 @@ def evaluate_critic(
     pool: PoolMode = "max",
     max_length: int | None = None,
 ) -> dict[str, Any]:
-    """Accuracy and confusion matrix of the pooled prediction on ``(prompt, program, label)`` examples.
-
-    ``confusion[i][j]`` counts examples of true class i predicted as class j. Returns
-    ``{"accuracy", "confusion", "n", "class_names"}`` (accuracy is NaN for no examples).
-    """
-    n_cls = critic.n_classes
-    confusion = [[0] * n_cls for _ in range(n_cls)]
+    """:func:`classification_metrics` of the pooled prediction on ``(prompt, program, label)`` examples, with
+    ``class_names`` (accuracy and the rest are NaN for no examples)."""
     if not examples:
-        return {"accuracy": float("nan"), "confusion": confusion, "n": 0, "class_names": critic.class_names}
+        empty = torch.zeros((0, critic.n_classes))
+        return {**classification_metrics(empty, []), "class_names": critic.class_names}
     p_ids, c_ids = encode_examples(tokenizer, [e[0] for e in examples], [e[1] for e in examples])
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     probs = score_programs(critic, p_ids, c_ids, pad_id, batch_size, pool, max_length)
-    pred = probs.argmax(-1).tolist()
-    for (_, _, y), p in zip(examples, pred, strict=True):
-        confusion[int(y)][int(p)] += 1
-    correct = sum(confusion[i][i] for i in range(n_cls))
-    return {"accuracy": correct / len(examples), "confusion": confusion, "n": len(examples),
-            "class_names": critic.class_names}
+    return {**classification_metrics(probs, [int(e[2]) for e in examples]), "class_names": critic.class_names}

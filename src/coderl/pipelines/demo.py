@@ -42,7 +42,10 @@ class CriticSettings:
     lr: float = 2e-3
     batch_size: int = 64
     holdout: float = 0.2
-    """Fraction of the critic data kept aside to report its accuracy and confusion matrix."""
+    """Fraction of the critic data kept aside to report its accuracy, per-class recall and calibration."""
+    balance_classes: bool = False
+    """Weight the critic's cross-entropy by inverse class frequency, so that rare outcomes (compile and runtime
+    errors) are learned too."""
 
 
 def _DEMO_RL() -> RLConfig:  # noqa: N802 (a factory standing for a constant)
@@ -270,7 +273,8 @@ def _train_demo_critic(model, tokenizer, tasks, ex, cfg: DemoConfig, progress: b
     held, train = data[:n_hold], data[n_hold:]
     critic = Critic.from_model(model, n_classes=4)
     train_critic(critic, tokenizer, train, epochs=cfg.critic.epochs, lr=cfg.critic.lr,
-                 batch_size=cfg.critic.batch_size, seed=cfg.seed, progress=progress)
+                 batch_size=cfg.critic.batch_size, seed=cfg.seed, progress=progress,
+                 balance_classes=cfg.critic.balance_classes)
     metrics = evaluate_critic(critic, tokenizer, held)
     metrics["labels"] = ["compile_error", "runtime_error", "failed_test", "passed"]
     return critic, metrics
@@ -305,8 +309,14 @@ def _report(s: dict[str, Any], cfg: DemoConfig) -> str:
                      f"{s['outcomes_control'][o]:.3f} |")
     if s["critic"]:
         c = s["critic"]
-        lines += ["", f"Critic: held-out accuracy {c['accuracy']:.3f} on {c['n']} programs. Confusion matrix "
-                  "(rows: true class, columns: predicted; compile, runtime, failed, passed):", "", "```"]
+        lines += ["", f"Critic: held-out accuracy {c['accuracy']:.3f} on {c['n']} programs; expected calibration "
+                  f"error {c.get('ece', float('nan')):.3f}, Brier score {c.get('brier', float('nan')):.3f}.", "",
+                  "| class | held-out programs | recall | precision |", "|---|---|---|---|"]
+        for i, name in enumerate(c.get("class_names", [])):
+            rec, prec = c["recall"][i], c["precision"][i]
+            lines.append(f"| {name} | {sum(c['confusion'][i])} | {rec:.3f} | {prec:.3f} |")
+        lines += ["", "Confusion matrix (rows: true class, columns: predicted; compile, runtime, failed, passed):",
+                  "", "```"]
         lines += [" ".join(f"{v:5d}" for v in r) for r in c["confusion"]]
         lines.append("```")
     lines += ["", "Seconds per stage: " + ", ".join(f"{k} {v}" for k, v in s["seconds"].items()), "",

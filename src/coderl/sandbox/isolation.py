@@ -40,6 +40,16 @@ _PR_SET_PDEATHSIG = 1
 # Directories any uid may write to on a usual Linux system; each gets a private, size-capped tmpfs
 # in the server's mount namespace so nothing a program leaves there reaches the host.
 SHARED_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+# Top-level entries of those tmpfs that are not a run's leftovers (a Python installation bind-mounted back,
+# read-only, when it lives under /tmp): never removed when the directories are wiped.
+KEPT_IN_SHARED: set[str] = set()
+
+
+def _under(top: str, paths: list[str]) -> list[str]:
+    """The existing directories among ``paths`` strictly below ``top``, without those inside another one."""
+    found = sorted({os.path.realpath(p) for p in paths if p and os.path.isdir(p)})
+    inside = [p for p in found if p.startswith(top.rstrip("/") + "/")]
+    return [p for p in inside if not any(p != q and p.startswith(q + "/") for q in inside)]
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -206,7 +216,15 @@ def setup_server(prot: Protections, base_dir: str, tmpfs_mb: int, expose: list[s
             covered = []
             for d in SHARED_WRITABLE:
                 if os.path.isdir(d) and not os.path.islink(d):
+                    kept = _under(d, expose or [])
+                    fds = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in kept}
                     mount("coderl", d, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={tmpfs_mb}m,mode=1777")
+                    for p, fd in fds.items():  # a Python installation under /tmp stays importable, read-only
+                        os.makedirs(p, mode=0o755, exist_ok=True)
+                        mount(f"/proc/self/fd/{fd}", p, None, _MS_BIND | _MS_REC, None)
+                        mount(None, p, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _MS_NOSUID | _MS_NODEV, None)
+                        os.close(fd)
+                        KEPT_IN_SHARED.add(os.path.relpath(p, d).split("/")[0])
                     covered.append(d)
             if root and expose:
                 for a in expose_paths(expose):
@@ -331,8 +349,8 @@ def kill_uid(uid: int) -> None:
     os.waitpid(pid, 0)
 
 
-def clean_dir(path: str, keep: str | None = None) -> None:
-    """Remove the contents of ``path`` (not the directory itself), except the entry named ``keep``, without
+def clean_dir(path: str, keep: set[str] | frozenset[str] = frozenset()) -> None:
+    """Remove the contents of ``path`` (not the directory itself), except the entries named in ``keep``, without
     following links: shutil.rmtree walks through directory descriptors and checks that each directory it
     enters is the one it listed, so entries swapped for symlinks meanwhile lead nowhere."""
     try:
@@ -340,7 +358,7 @@ def clean_dir(path: str, keep: str | None = None) -> None:
     except OSError:
         return
     for e in entries:
-        if e.name == keep:
+        if e.name in keep:
             continue
         try:
             if e.is_dir(follow_symlinks=False):

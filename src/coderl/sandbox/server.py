@@ -160,7 +160,9 @@ class Server:
         if self.private_fs:
             base_top = self.base.split("/")
             for d in isolation.SHARED_WRITABLE:
-                keep = base_top[2] if len(base_top) > 2 and "/" + base_top[1] == d else None
+                keep = set(isolation.KEPT_IN_SHARED)
+                if len(base_top) > 2 and "/" + base_top[1] == d:
+                    keep.add(base_top[2])
                 isolation.clean_dir(d, keep=keep)
 
     # -- jobs -------------------------------------------------------------------------------------------

@@ -235,3 +235,22 @@ def test_training_resumed_after_an_epoch_matches_the_uninterrupted_run(bpe):
     assert s_res["epoch_losses"] == pytest.approx(s_full["epoch_losses"], abs=1e-6)
     for k, v in full.state_dict().items():
         assert torch.allclose(v, resumed.state_dict()[k], atol=1e-6), k
+
+
+def test_classification_metrics_by_hand():
+    from coderl.models.critic import classification_metrics
+
+    # 4 examples, 3 classes. Predictions (argmax): 0, 0, 2, 1 ; labels 0, 1, 2, 2.
+    probs = torch.tensor([[0.9, 0.1, 0.0], [0.6, 0.4, 0.0], [0.2, 0.1, 0.7], [0.3, 0.5, 0.2]])
+    m = classification_metrics(probs, [0, 1, 2, 2], n_bins=10)
+    assert m["accuracy"] == pytest.approx(0.5)
+    assert m["confusion"] == [[1, 0, 0], [1, 0, 0], [0, 1, 1]]
+    assert m["recall"] == pytest.approx([1.0, 0.0, 0.5])
+    assert m["precision"] == pytest.approx([0.5, 0.0, 1.0])
+    # confidences .9 (right), .6 (wrong), .7 (right), .5 (wrong), each alone in its bin:
+    # ECE = (|1 - .9| + |0 - .6| + |1 - .7| + |0 - .5|) / 4 = (.1 + .6 + .3 + .5) / 4 = 0.375
+    assert m["ece"] == pytest.approx(0.375)
+    # Brier: (.01+.01+0) + (.36+.36+0) + (.04+.01+.09) + (.09+.25+.64) = .02 + .72 + .14 + .98 -> /4 = 0.465
+    assert m["brier"] == pytest.approx(0.465)
+    nan = classification_metrics(probs[:1], [1])["precision"][2]
+    assert nan != nan  # no prediction of class 2: precision undefined, not 0
