@@ -353,6 +353,46 @@ def score_programs(
 
 
 @torch.no_grad()
+def program_token_distributions(
+    critic: Critic,
+    prompt_ids: Sequence[Sequence[int]],
+    program_ids: Sequence[Sequence[int]],
+    pad_id: int,
+    batch_size: int = 64,
+    max_length: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The critic's class probabilities after reading each program token.
+
+    Returns ``(dist, mask, seen)``: ``dist`` (B, T, C), ``mask`` and ``seen`` (B, T) right-padded with T = the
+    longest program, aligned token for token with ``completion_logprobs(model, prompt_ids, program_ids, ...)``;
+    ``seen`` is 0 for program tokens cut by ``max_length`` (their ``dist`` is uniform) and for padding. Eval mode,
+    no gradient, on the CPU.
+    """
+    n_cls = critic.n_classes
+    t_max = max(1, max(len(c) for c in program_ids)) if program_ids else 1
+    dist = torch.full((len(program_ids), t_max, n_cls), 1.0 / n_cls)
+    mask = torch.zeros((len(program_ids), t_max))
+    seen = torch.zeros((len(program_ids), t_max))
+    for b, c in enumerate(program_ids):
+        mask[b, : len(c)] = 1.0
+    was = critic.training
+    critic.eval()
+    try:
+        with torch.no_grad():
+            for s in range(0, len(prompt_ids), batch_size):
+                ps, cs = prompt_ids[s: s + batch_size], program_ids[s: s + batch_size]
+                ids, attn, pm = critic_inputs(ps, cs, pad_id, _max_len(critic, max_length), critic.device)
+                probs = critic(ids, attn).float().softmax(-1).cpu()
+                pm = pm.cpu()
+                for j in range(len(cs)):
+                    pos = pm[j].nonzero().squeeze(-1)
+                    dist[s + j, : len(pos)] = probs[j, pos]
+                    seen[s + j, : len(pos)] = 1.0
+    finally:
+        critic.train(was)
+    return dist, mask, seen
+
+
 def program_token_probs(
     critic: Critic,
     prompt_ids: Sequence[Sequence[int]],
@@ -364,30 +404,28 @@ def program_token_probs(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The critic's probability of each program's actual outcome ``labels[b]`` at each program token.
 
-    Returns ``(probs, mask)``, both (B, T) right-padded with T = the longest program, aligned token for token
-    with ``completion_logprobs(model, prompt_ids, program_ids, ...)`` (program tokens cut by ``max_length`` get
-    probability 1, i.e. unweighted). Eval mode, no gradient, on the CPU.
+    Returns ``(probs, mask)``, both (B, T), aligned as in :func:`program_token_distributions`; program tokens
+    the critic did not see (cut by ``max_length``) and padding get probability 1, i.e. unweighted.
     """
+    dist, mask, seen = program_token_distributions(critic, prompt_ids, program_ids, pad_id, batch_size, max_length)
     labels_t = torch.as_tensor(labels, dtype=torch.long)
-    t_max = max(1, max(len(c) for c in program_ids)) if program_ids else 1
-    probs = torch.ones((len(program_ids), t_max))
-    mask = torch.zeros((len(program_ids), t_max))
-    for b, c in enumerate(program_ids):
-        mask[b, : len(c)] = 1.0
-    was = critic.training
-    critic.eval()
-    try:
-        for s in range(0, len(prompt_ids), batch_size):
-            ps, cs = prompt_ids[s: s + batch_size], program_ids[s: s + batch_size]
-            ids, attn, pm = critic_inputs(ps, cs, pad_id, _max_len(critic, max_length), critic.device)
-            tp = token_probs_of(critic(ids, attn), labels_t[s: s + batch_size].to(critic.device)).cpu()
-            pm = pm.cpu()
-            for j in range(len(cs)):
-                pos = pm[j].nonzero().squeeze(-1)
-                probs[s + j, : len(pos)] = tp[j, pos]
-    finally:
-        critic.train(was)
-    return probs * mask + (1 - mask), mask
+    probs = dist.gather(-1, labels_t[:, None, None].expand(-1, dist.shape[1], 1)).squeeze(-1)
+    return probs * seen + (1 - seen), mask
+
+
+def token_values(dist: torch.Tensor, seen: torch.Tensor, class_returns: Sequence[float]) -> torch.Tensor:
+    """(B, T) the critic's expected return after each token, Σ_c p_c(t) · R(c): a per-token baseline. A token the
+    critic did not see takes the value of the last one it saw (0 when it saw none)."""
+    if dist.shape[-1] != len(class_returns):
+        raise ValueError(f"{len(class_returns)} class returns for a {dist.shape[-1]}-class critic")
+    v = dist @ torch.tensor(list(class_returns), dtype=dist.dtype)
+    out = torch.zeros_like(v)
+    for b in range(v.shape[0]):
+        n = int(seen[b].sum())
+        out[b, :n] = v[b, :n]
+        if 0 < n < v.shape[1]:
+            out[b, n:] = v[b, n - 1]
+    return out
 
 
 # ---------------------------------------------------------------------- training and evaluation
@@ -403,6 +441,48 @@ def _progress(total: int, desc: str, enabled: bool) -> Any:
             def close(self) -> None: ...
 
         return _Null()
+
+
+def critic_loss(critic: Critic, prompt_ids: Sequence[Sequence[int]], program_ids: Sequence[Sequence[int]],
+                labels: Sequence[int], pad_id: int, max_len: int | None = None, pool: PoolMode = "max",
+                weight: torch.Tensor | None = None, token_loss_weight: float = 0.0) -> torch.Tensor:
+    """The critic's training loss on one batch: ``CE(pooled_logits(program tokens), label)`` (class ``weight``
+    optional) plus ``token_loss_weight`` × the mean per-token CE of every program token against its label."""
+    ids, attn, pm = critic_inputs(prompt_ids, program_ids, pad_id, max_len, critic.device)
+    y = torch.tensor(list(labels), dtype=torch.long, device=critic.device)
+    tl = critic(ids, attn).float()
+    loss = nn.functional.cross_entropy(pooled_logits(tl, pm, pool), y, weight=weight)
+    if token_loss_weight > 0:
+        per_tok = nn.functional.cross_entropy(tl.transpose(1, 2), y[:, None].expand(-1, tl.shape[1]), weight=weight,
+                                              reduction="none")
+        loss = loss + token_loss_weight * (per_tok * pm).sum() / pm.sum().clamp(min=1)
+    return loss
+
+
+class OnlineCritic:
+    """Keeps a critic in step with a changing policy: one AdamW step per call on the programs just executed and
+    their outcomes (the RL loop calls it once per step), so the weights and values it gives track the policy."""
+
+    def __init__(self, critic: Critic, lr: float, pool: PoolMode = "max", grad_clip: float | None = 1.0,
+                 max_length: int | None = None):
+        self.critic, self.pool, self.grad_clip = critic, pool, grad_clip
+        self.max_len = _max_len(critic, max_length)
+        self.opt = torch.optim.AdamW([p for p in critic.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
+
+    def step(self, prompt_ids: Sequence[Sequence[int]], program_ids: Sequence[Sequence[int]], labels: Sequence[int],
+             pad_id: int) -> float:
+        """One optimiser step; returns the batch's loss before it. Leaves the critic in eval mode."""
+        self.critic.train()
+        try:
+            loss = critic_loss(self.critic, prompt_ids, program_ids, labels, pad_id, self.max_len, self.pool)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.grad_clip:
+                nn.utils.clip_grad_norm_(self.critic.parameters(), self.grad_clip)
+            self.opt.step()
+        finally:
+            self.critic.eval()
+        return float(loss.detach())
 
 
 def train_critic(
@@ -481,15 +561,8 @@ def train_critic(
                 total, n_seen = 0.0, 0
                 for s in range(0, len(order), batch_size):
                     idx = order[s: s + batch_size]
-                    ids, attn, pm = critic_inputs([p_ids[i] for i in idx], [c_ids[i] for i in idx], pad_id,
-                                                  max_len, device)
-                    y = torch.tensor([labels[i] for i in idx], dtype=torch.long, device=device)
-                    tl = critic(ids, attn).float()
-                    loss = nn.functional.cross_entropy(pooled_logits(tl, pm, pool), y, weight=weight)
-                    if token_loss_weight > 0:
-                        per_tok = nn.functional.cross_entropy(
-                            tl.transpose(1, 2), y[:, None].expand(-1, tl.shape[1]), weight=weight, reduction="none")
-                        loss = loss + token_loss_weight * (per_tok * pm).sum() / pm.sum().clamp(min=1)
+                    loss = critic_loss(critic, [p_ids[i] for i in idx], [c_ids[i] for i in idx],
+                                       [labels[i] for i in idx], pad_id, max_len, pool, weight, token_loss_weight)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     if grad_clip:

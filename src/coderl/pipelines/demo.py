@@ -220,7 +220,7 @@ def run_demo(cfg: DemoConfig, out_dir: str | Path, progress: bool = True, resume
         control = copy.deepcopy(model)
         with stage("rl"):
             history = train_rl(model, tokenizer, train_tasks, ex, cfg.rl,
-                               critic=critic if cfg.rl.critic_weighted else None, sft_pairs=pairs,
+                               critic=critic if cfg.rl.needs_critic else None, sft_pairs=pairs,
                                out_dir=out / "rl", resume=resume, progress=progress,
                                extra_config={"demo": cfg.to_dict()})
         with stage("control"):

@@ -605,7 +605,7 @@ def run_rl(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = Fals
     out_dir = Path(out or cfg.out_dir / RL_DIR)
     problems = load_split(cfg)
     model, tok = load_actor(cfg, for_training=True)
-    use_critic = cfg.rl.critic_weighted
+    use_critic = cfg.rl.needs_critic
     critic, pool = None, None
     if cfg.rl.mode == "offline":
         s = Path(samples or cfg.out_dir / SAMPLES)
@@ -646,7 +646,7 @@ def run_chain(cfg: RecipeConfig, resume: bool = False, progress: bool = True, lo
     """Everything an RL run needs, in order, each stage skipped when its files are already complete:
     sample -> exec -> critic train -> critic score (offline) -> RL. Earlier stages always reuse their files;
     RL itself continues from its last checkpoint only with ``resume``."""
-    use_critic = cfg.rl.critic_weighted
+    use_critic = cfg.rl.needs_critic
     offline = cfg.rl.mode == "offline"
     report: dict[str, Any] = {}
     save_resolved(cfg, cfg.out_dir / "config.yaml")

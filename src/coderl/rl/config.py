@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-ALGOS = ("coderl", "grpo")
+ALGOS = ("coderl", "grpo", "actor-critic")
 AGGREGATIONS = ("sequence", "sequence_mean", "token", "constant")  # see coderl.rl.losses.aggregate
 MODES = ("online", "offline")
 OVERLONG = ("none", "penalty", "filter")
@@ -17,7 +17,9 @@ class RLConfig:
 
     algo: str = "coderl"
     """"coderl": advantage = return minus the greedy program's return, tokens weighted by the critic (Le et al.);
-    "grpo": advantage = return minus the mean return of the problem's other samples (group baseline)."""
+    "grpo": advantage = return minus the mean return of the problem's other samples (group baseline);
+    "actor-critic": a per-token advantage, return minus the critic's expected return after each token (the
+    critic's class probabilities times the class returns; needs a 4-class critic, online mode)."""
     mode: str = "online"
     """"online": sample from the current policy every step; "offline": sample once from the initial policy and
     train on that fixed pool (the paper's setting)."""
@@ -79,6 +81,10 @@ class RLConfig:
     """Programs cut at ``max_new_tokens``: "none"; "penalty" (DAPO's soft penalty over the last
     ``overlong_cache`` tokens, -1 when cut); "filter" (no gradient from programs that were cut)."""
     overlong_cache: int = 16
+    critic_online_lr: float = 0.0
+    """Online critic updates: after each policy update, one AdamW step (this learning rate) of the critic on the
+    step's programs and their verdicts, so that it tracks the policy; 0 = the critic stays as trained. The
+    updated critic is not part of the checkpoints."""
     tis_cap: float | None = None
     """Truncated importance sampling against the sampler's own token log-probabilities, capped at this value
     (e.g. 2.0): corrects for another generation engine, or a generation worker a step behind; None = off."""
@@ -128,6 +134,12 @@ class RLConfig:
         if self.overlong == "penalty" and not 0 < self.overlong_cache <= self.max_new_tokens:
             raise ValueError("RLConfig: overlong='penalty' needs 0 < overlong_cache <= max_new_tokens (the last "
                              "overlong_cache tokens of the budget are penalised)")
+        if self.algo == "actor-critic" and self.mode != "online":
+            raise ValueError("RLConfig: algo='actor-critic' scores each step's programs with the critic; use mode "
+                             "'online'")
+        if self.critic_online_lr < 0 or (self.critic_online_lr > 0 and self.mode != "online"):
+            raise ValueError("RLConfig.critic_online_lr must be >= 0 (0 = off); online critic updates need mode "
+                             "'online' (an offline pool is scored once)")
         if self.tis_cap is not None and self.tis_cap <= 0:
             raise ValueError("RLConfig.tis_cap must be > 0 (or None to switch it off)")
         if self.steps < 1 or self.problems_per_step < 1 or self.samples_per_problem < 1:
@@ -146,6 +158,11 @@ class RLConfig:
         """Whether tokens are weighted by the critic: ``use_critic``, or by default only for "coderl". (A property,
         not a rewrite of the field, so that a config derived from this one with another algo resolves anew.)"""
         return self.algo == "coderl" if self.use_critic is None else bool(self.use_critic)
+
+    @property
+    def needs_critic(self) -> bool:
+        """The loop needs a trained critic: token weights, the actor-critic baseline, or online updates of it."""
+        return self.critic_weighted or self.algo == "actor-critic" or self.critic_online_lr > 0
 
     @property
     def uses_ratios(self) -> bool:
@@ -181,5 +198,6 @@ PRESETS: dict[str, dict[str, Any]] = {
     "coderl": {"algo": "coderl", "use_critic": True},
     "coderl-nocritic": {"algo": "coderl", "use_critic": False},
     "grpo-critic": {"algo": "grpo", "use_critic": True},
+    "critic-baseline": {"algo": "actor-critic"},
 }
 """Named algorithms (``coderl demo --algo NAME``): each is a set of RLConfig fields."""

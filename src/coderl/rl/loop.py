@@ -21,7 +21,13 @@ from typing import Any
 
 import torch
 
-from coderl.models.critic import outcome_label, program_token_probs
+from coderl.models.critic import (
+    OnlineCritic,
+    outcome_label,
+    program_token_distributions,
+    program_token_probs,
+    token_values,
+)
 from coderl.models.generate import Completion, SamplingConfig, generate
 from coderl.models.logprobs import completion_logprobs
 from coderl.models.precision import Precision, chunks
@@ -38,7 +44,7 @@ from coderl.rl.losses import (
     sft_loss,
     truncated_is_weights,
 )
-from coderl.rl.rewards import outcome_rewards
+from coderl.rl.rewards import CODERL_RETURNS, OUTCOME_CLASSES, outcome_rewards
 from coderl.sandbox import Executor, Result
 from coderl.tasks.problem import Problem
 from coderl.tasks.prompt import format_prompt
@@ -77,8 +83,9 @@ def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor,
     ``rollouts(policy, batch, cfg, seed, executor)`` returns executed rollouts and its ``last_stats`` join the
     step's record; ``executor`` may be any object with ``run(requests)`` (e.g. coderl.scale.RayExecutor).
     """
-    if cfg.critic_weighted and critic is None and offline_rollouts is None:
-        raise ValueError(f"algo={cfg.algo!r} with use_critic=True needs a trained critic (or set use_critic=False)")
+    if cfg.needs_critic and critic is None and offline_rollouts is None:
+        raise ValueError(f"algo={cfg.algo!r} with use_critic={cfg.use_critic}, critic_online_lr={cfg.critic_online_lr} "
+                         "needs a trained critic (or set use_critic=False)")
     config = {"rl": cfg.to_dict(), **(extra_config or {})}
     opt = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, weight_decay=0.0)
     history: list[dict] = []
@@ -97,6 +104,7 @@ def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor,
                 else _given_pool(offline_rollouts, cfg))
     amp = Precision(cfg.precision, next(policy.parameters()).device)  # one per run: fp16's loss scale persists
     reference = Reference(policy) if cfg.kl_coef > 0 else None
+    online = OnlineCritic(critic, cfg.critic_online_lr) if cfg.critic_online_lr > 0 else None
     t0 = time.monotonic()
     bar = ProgressBar(cfg.steps, "rl", progress)
     bar.update(start)
@@ -113,12 +121,17 @@ def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor,
             if cfg.algo == "coderl":
                 add_greedy_baselines(policy, tokenizer, batch, executor, rollouts, cfg)
             weights = token_weights(critic, tokenizer, rollouts, cfg)  # 4
+            values = critic_values(critic, tokenizer, rollouts) if cfg.algo == "actor-critic" else None
         else:
-            rollouts, weights = pool.draw(cfg.problems_per_step * cfg.samples_per_problem, rng)
+            (rollouts, weights), values = pool.draw(cfg.problems_per_step * cfg.samples_per_problem, rng), None
         extra.update(shape_returns(policy, tokenizer, rollouts, cfg, reference, amp))  # 5
-        adv = advantages(rollouts, cfg)
-        # 6: update
+        adv = advantages(rollouts, cfg, values)
+        # 6: update (the policy, then the critic on this step's verdicts: next step's weights and values)
         stats = update(policy, opt, tokenizer, rollouts, adv, weights, sft_data, cfg, rng, amp, reference)
+        if online is not None and rollouts:
+            stats["critic_loss"] = online.step([r.prompt_ids for r in rollouts], [r.completion_ids for r in rollouts],
+                                               [outcome_label(r.outcome, critic.n_classes) for r in rollouts],
+                                               tokenizer.pad_token_id)
         # 7: log
         record = log_step(step + 1, rollouts, adv, {**stats, **extra}, time.monotonic() - t_step, writer)
         record.update(getattr(rollout_backend, "last_stats", None) or {})
@@ -243,18 +256,36 @@ def shape_returns(policy, tokenizer, rollouts: Sequence[Rollout], cfg: RLConfig,
     return out
 
 
-def advantages(rollouts: Sequence[Rollout], cfg: RLConfig) -> torch.Tensor:
-    """5b. (B,) advantages: greedy baseline (coderl) or group baseline (grpo; rollouts grouped by problem); zero
-    for programs cut at max_new_tokens with ``overlong="filter"``."""
+def critic_values(critic, tokenizer, rollouts: Sequence[Rollout]) -> torch.Tensor:
+    """4b. (B, T) the critic's expected return after each program token (the actor-critic baseline)."""
+    if critic.n_classes != len(OUTCOME_CLASSES) or list(critic.class_names) != list(OUTCOME_CLASSES):
+        raise ValueError("algo='actor-critic' needs a 4-class critic (its expected return uses the four returns)")
+    dist, _, seen = program_token_distributions(critic, [r.prompt_ids for r in rollouts],
+                                                [r.completion_ids for r in rollouts], tokenizer.pad_token_id)
+    return token_values(dist, seen, [CODERL_RETURNS[c] for c in OUTCOME_CLASSES])
+
+
+def advantages(rollouts: Sequence[Rollout], cfg: RLConfig, values: torch.Tensor | None = None) -> torch.Tensor:
+    """5b. Advantages: (B,) greedy baseline (coderl) or group baseline (grpo; rollouts grouped by problem), or
+    (B, T) return minus the critic's value after each token (actor-critic, ``values``); zero for programs cut at
+    max_new_tokens with ``overlong="filter"``."""
     rewards = torch.tensor([r.reward for r in rollouts])
-    if cfg.algo == "coderl":
+    if cfg.algo == "actor-critic":
+        if values is None:
+            raise ValueError("algo='actor-critic' needs the critic's values")
+        mask = torch.zeros_like(values)
+        for b, r in enumerate(rollouts):
+            mask[b, : len(r.completion_ids)] = 1.0
+        adv = (rewards[:, None] - values) * mask
+    elif cfg.algo == "coderl":
         adv = greedy_baseline_advantages(rewards, torch.tensor([r.baseline for r in rollouts]))
     else:
         k = cfg.samples_per_problem
         adv = group_advantages(rewards.view(-1, k), leave_one_out=cfg.leave_one_out,
                                scale_by_std=cfg.group_std).view(-1)
     if cfg.overlong == "filter":
-        adv = adv * torch.tensor([float(r.finished) for r in rollouts])
+        keep = torch.tensor([float(r.finished) for r in rollouts])
+        adv = adv * (keep if adv.dim() == 1 else keep[:, None])
     return adv
 
 
@@ -272,7 +303,7 @@ def update(policy, opt: torch.optim.Optimizer, tokenizer, rollouts: Sequence[Rol
     amp = amp or Precision(cfg.precision, next(policy.parameters()).device)
     n = len(rollouts)
     kl_loss = reference is not None and cfg.kl_penalty == "loss"
-    active = {i for i in range(n) if adv[i] != 0 or kl_loss}  # zero-advantage programs carry no gradient
+    active = {i for i in range(n) if bool(adv[i].abs().sum() != 0) or kl_loss}  # zero advantage: no gradient
     ordered = sorted(active)
     old = (_logprobs(policy, tokenizer, rollouts, ordered, amp)[0] if ordered and (cfg.uses_ratios or cfg.tis_cap)
            else None)
@@ -304,17 +335,18 @@ def update(policy, opt: torch.optim.Optimizer, tokenizer, rollouts: Sequence[Rol
                                                      tokenizer.pad_token_id)
                 t = logp.shape[1]
                 rows = [row[i] for i in micro]
+                a = adv[micro] if adv.dim() == 1 else adv[micro, :t]
                 w = None if weights is None else weights[micro, :t]
                 is_w = None if is_cap is None else truncated_is_weights(old[rows, :t], sampler[rows, :t], mask,
                                                                          is_cap)
                 if cfg.uses_ratios:
-                    loss, clipped = clipped_surrogate_loss(logp, old[rows, :t], mask, adv[micro], cfg.clip_low,
+                    loss, clipped = clipped_surrogate_loss(logp, old[rows, :t], mask, a, cfg.clip_low,
                                                            cfg.clip_high, w, cfg.ratio_level, cfg.normalize, is_w,
                                                            **sizes)
                     stats["clip_frac"] += clipped * len(micro)
                 else:
                     ww = is_w if w is None else (w if is_w is None else w * is_w)
-                    loss = policy_gradient_loss(logp, mask, adv[micro], ww, cfg.normalize, **sizes)
+                    loss = policy_gradient_loss(logp, mask, a, ww, cfg.normalize, **sizes)
                 stats["loss_pg"] += loss.item()
                 if ref is not None:
                     kl = aggregate(kl_estimate(logp, ref[rows, :t], mask, cfg.kl_estimator), mask, cfg.normalize,

@@ -60,8 +60,15 @@ def aggregate(per_token: torch.Tensor, mask: torch.Tensor, how: str = "sequence"
 
 
 def _check_adv(logp: torch.Tensor, advantages: torch.Tensor) -> None:
-    if advantages.shape != (logp.shape[0],):
-        raise ValueError(f"advantages must be (B,) = ({logp.shape[0]},), got {tuple(advantages.shape)}")
+    if advantages.shape != (logp.shape[0],) and advantages.shape != logp.shape:
+        raise ValueError(f"advantages must be (B,) = ({logp.shape[0]},) or (B, T) = {tuple(logp.shape)}, got "
+                         f"{tuple(advantages.shape)}")
+
+
+def _per_token(advantages: torch.Tensor) -> torch.Tensor:
+    """(B,) per-program advantages as (B, 1) for broadcasting; (B, T) per-token ones (actor-critic) as they are."""
+    a = advantages.detach()
+    return a[:, None] if a.dim() == 1 else a
 
 
 def policy_gradient_loss(logp: torch.Tensor, mask: torch.Tensor, advantages: torch.Tensor,
@@ -70,13 +77,14 @@ def policy_gradient_loss(logp: torch.Tensor, mask: torch.Tensor, advantages: tor
     """CodeRL's L_rl (or plain REINFORCE with ``token_weights=None``).
 
     logp: (B, T) log p_θ of each completion token (with gradient); mask: (B, T) 1.0 for real tokens;
-    advantages: (B,) r(W^s) - baseline, no gradient; token_weights: (B, T) critic probabilities q̂, no gradient.
+    advantages: (B,) r(W^s) - baseline, or (B, T) per token (a critic's value as baseline), no gradient;
+    token_weights: (B, T) critic probabilities q̂, no gradient.
     ``normalize``: see :func:`aggregate` (``sizes``: its ``constant``, ``n_sequences``, ``n_tokens``).
     """
     _check(logp, mask)
     _check_adv(logp, advantages)
     w = mask if token_weights is None else mask * token_weights.detach()
-    return aggregate(-advantages.detach()[:, None] * w * logp, mask, normalize, **sizes)
+    return aggregate(-_per_token(advantages) * w * logp, mask, normalize, **sizes)
 
 
 def importance_ratios(logp: torch.Tensor, old_logp: torch.Tensor, mask: torch.Tensor,
@@ -118,7 +126,7 @@ def clipped_surrogate_loss(logp: torch.Tensor, old_logp: torch.Tensor, mask: tor
     if clip_low < 0 or hi < 0:
         raise ValueError("clip ranges must be >= 0")
     ratio = importance_ratios(logp, old_logp, mask, level)
-    adv = advantages.detach()[:, None] * (mask if token_weights is None else mask * token_weights.detach())
+    adv = _per_token(advantages) * (mask if token_weights is None else mask * token_weights.detach())
     clipped = ratio.clamp(1.0 - clip_low, 1.0 + hi)
     per_token = -torch.minimum(ratio * adv, clipped * adv)
     if is_weights is not None:

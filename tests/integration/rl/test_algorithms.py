@@ -34,7 +34,7 @@ def setting():
     return tasks, tok, model, pairs
 
 
-@pytest.mark.parametrize("name", [n for n in PRESETS if not RLConfig.preset(n).critic_weighted])
+@pytest.mark.parametrize("name", [n for n in PRESETS if not RLConfig.preset(n).needs_critic])
 def test_each_algorithm_trains_and_logs(executor, setting, name):
     tasks, tok, model, pairs = setting
     policy = copy.deepcopy(model)
@@ -55,3 +55,23 @@ def test_each_algorithm_trains_and_logs(executor, setting, name):
         if cfg.uses_ratios:
             # the same model samples and trains: its numbers agree to float rounding, whatever the algorithm
             assert 0.0 <= h["clip_frac"] <= 1.0 and h["sampler_mismatch"] < 1e-3
+
+
+@pytest.mark.parametrize("name", [n for n in PRESETS if RLConfig.preset(n).needs_critic])
+def test_each_algorithm_with_a_critic_trains_and_the_critic_can_follow(executor, setting, name):
+    """The algorithms that use the critic (token weights, the actor-critic baseline), with online critic
+    updates: the critic's weights change during RL and its loss is logged."""
+    from coderl.models.critic import tiny_critic
+
+    tasks, tok, model, pairs = setting
+    policy = copy.deepcopy(model)
+    critic = tiny_critic(tok, n_classes=4, n_layer=1, n_embd=32, n_head=2, seed=0)
+    start = [p.detach().clone() for p in critic.parameters()]
+    cfg = RLConfig.preset(name, steps=2, problems_per_step=3, samples_per_problem=2, max_new_tokens=40,
+                          overlong="penalty", overlong_cache=30, lr=1e-3, sft_batch=4, checkpoint_every=0, seed=1,
+                          critic_online_lr=1e-3)
+    hist = train_rl(policy, tok, tasks, executor, cfg, critic=critic, sft_pairs=pairs, progress=False)
+    assert [h["step"] for h in hist] == [1, 2]
+    assert all(h["critic_loss"] > 0 for h in hist)
+    assert any(not torch.equal(a, b) for a, b in zip(critic.parameters(), start, strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(policy.parameters(), model.parameters(), strict=True))

@@ -154,7 +154,7 @@ def test_truncated_importance_sampling_needs_the_samplers_log_probabilities(tiny
 @pytest.mark.parametrize("name", PRESETS)
 def test_every_named_algorithm_is_a_valid_configuration(name):
     cfg = RLConfig.preset(name, steps=3)
-    assert cfg.steps == 3 and cfg.algo in ("coderl", "grpo")
+    assert cfg.steps == 3 and cfg.algo in ("coderl", "grpo", "actor-critic")
 
 
 @pytest.mark.parametrize("fields, message", [
@@ -202,3 +202,55 @@ def test_a_lora_runs_reference_is_its_base_weights_without_a_copy(tiny):
         moved_lp, _ = completion_logprobs(policy.eval(), [r.prompt_ids for r in rs], [r.completion_ids for r in rs],
                                           tok.pad_token_id)
     assert not torch.allclose(moved_lp, base_lp, atol=1e-4), "the adapters did not learn"
+
+
+def test_actor_critic_advantages_are_per_token_returns_minus_values():
+    p = Problem(task_id="t", prompt="x", tests={"type": "assert", "asserts": ["assert True"]})
+    rs = [Rollout(p, [1], [5, 6, 7], "", reward=1.0), Rollout(p, [1], [5], "", reward=-0.3)]
+    values = torch.tensor([[0.5, -0.2, 1.0], [-1.0, 9.0, 9.0]])  # the second program's pads carry junk values
+    adv = advantages(rs, RLConfig(algo="actor-critic"), values)
+    assert torch.allclose(adv, torch.tensor([[0.5, 1.2, 0.0], [0.7, 0.0, 0.0]]))
+
+
+def test_token_values_carry_the_last_seen_value():
+    from coderl.models.critic import token_values
+
+    # 2 classes with returns (-1, +1): value = p1 - p0 ; the third token was not seen by the critic
+    dist = torch.tensor([[[0.5, 0.5], [0.2, 0.8], [0.9, 0.1]]])
+    v = token_values(dist, torch.tensor([[1.0, 1.0, 0.0]]), [-1.0, 1.0])
+    assert torch.allclose(v, torch.tensor([[0.0, 0.6, 0.6]]))
+
+
+def test_per_token_advantages_in_both_losses(tiny):
+    """A (B, T) advantage equal to A_b on every token is the (B,) advantage A_b, in both update paths."""
+    model, tok = tiny
+    rs = rollouts()
+    adv = torch.tensor([1.0, -0.5, 0.3, 0.7, -1.3, 0.2])
+    t = max(len(r.completion_ids) for r in rs)
+    wide = adv[:, None].expand(-1, t).clone()
+    for cfg in (RLConfig(algo="grpo", sft_weight=0, grad_clip=1e9),
+                RLConfig(algo="grpo", sft_weight=0, grad_clip=1e9, clip_low=0.2, epochs=2)):
+        a, _ = one_update(model, tok, rs, adv, cfg)
+        b, _ = one_update(model, tok, rs, wide, cfg)
+        assert params_close(a, b)
+
+
+def test_online_critic_updates_learn_the_verdicts(tiny):
+    from coderl.models.critic import OnlineCritic, outcome_label, program_token_probs, tiny_critic
+
+    _, tok = tiny
+    rs = rollouts(8)
+    outcomes = ["passed", "compile_error"] * 4
+    critic = tiny_critic(tok, n_classes=4, n_layer=1, n_embd=32, n_head=2, seed=0)
+    labels = [outcome_label(o, 4) for o in outcomes]
+
+    def prob_of_truth() -> float:
+        probs, mask = program_token_probs(critic, [r.prompt_ids for r in rs], [r.completion_ids for r in rs], labels,
+                                          tok.pad_token_id)
+        return float((probs * mask).sum() / mask.sum())
+
+    before = prob_of_truth()
+    online = OnlineCritic(critic, lr=1e-2)
+    losses = [online.step([r.prompt_ids for r in rs], [r.completion_ids for r in rs], labels, tok.pad_token_id)
+              for _ in range(20)]
+    assert losses[-1] < losses[0] and prob_of_truth() > before and not critic.training
