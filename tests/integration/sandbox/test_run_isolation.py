@@ -68,15 +68,14 @@ def test_symlinks_planted_in_the_run_dir_lead_nowhere_on_the_host(executor, afte
 
 
 def test_each_stdio_test_starts_in_a_clean_run_directory(executor, after):
-    """What one test leaves in its directory and in /tmp is gone when the next test of the same run starts (the
-    sandbox's own directory in /tmp, which holds the run directory, stays)."""
+    """What one test leaves in its directory and in /tmp is gone when the next test of the same run starts."""
     program = (
         "import os\n"
-        "seen = sorted(os.listdir('.')) + sorted('tmp/' + e for e in os.listdir('/tmp') if e != os.getcwd()"
-        ".split('/')[2])\n"
-        "open('left-behind', 'w').write('x')\n"
-        "os.mkdir('dir-left-behind')\n"
-        "open('/tmp/tmp-left-behind', 'w').write('x')\n"
+        "left = ['left-behind', 'dir-left-behind', '/tmp/tmp-left-behind']\n"
+        "seen = [p for p in left if os.path.lexists(p)] + sorted(os.listdir('.'))\n"
+        "open(left[0], 'w').write('x')\n"
+        "os.mkdir(left[1])\n"
+        "open(left[2], 'w').write('x')\n"
         "print('clean' if not seen else ' '.join(seen))\n"
     )
     res = executor.run_one(program, {"type": "stdio", "inputs": ["\n"] * 3, "outputs": ["clean\n"] * 3})
