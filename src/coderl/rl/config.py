@@ -85,6 +85,11 @@ class RLConfig:
     """Online critic updates: after each policy update, one AdamW step (this learning rate) of the critic on the
     step's programs and their verdicts, so that it tracks the policy; 0 = the critic stays as trained. The
     updated critic is not part of the checkpoints."""
+    critic_filter: float = 0.0
+    """The critic as a cheap filter before execution: a program whose predicted probability of passing is below
+    this is not run; it gets the failing outcome the critic finds most likely, and its return. It can only cost
+    a program reward (never "passed" without running), so fooling the critic gains nothing. 0 = off; not with
+    Ray rollout workers (they execute as they generate)."""
     tis_cap: float | None = None
     """Truncated importance sampling against the sampler's own token log-probabilities, capped at this value
     (e.g. 2.0): corrects for another generation engine, or a generation worker a step behind; None = off."""
@@ -140,6 +145,8 @@ class RLConfig:
         if self.critic_online_lr < 0 or (self.critic_online_lr > 0 and self.mode != "online"):
             raise ValueError("RLConfig.critic_online_lr must be >= 0 (0 = off); online critic updates need mode "
                              "'online' (an offline pool is scored once)")
+        if not 0.0 <= self.critic_filter < 1.0:
+            raise ValueError("RLConfig.critic_filter must be in [0, 1) (a probability of passing; 0 = off)")
         if self.tis_cap is not None and self.tis_cap <= 0:
             raise ValueError("RLConfig.tis_cap must be > 0 (or None to switch it off)")
         if self.steps < 1 or self.problems_per_step < 1 or self.samples_per_problem < 1:
@@ -162,7 +169,8 @@ class RLConfig:
     @property
     def needs_critic(self) -> bool:
         """The loop needs a trained critic: token weights, the actor-critic baseline, or online updates of it."""
-        return self.critic_weighted or self.algo == "actor-critic" or self.critic_online_lr > 0
+        return (self.critic_weighted or self.algo == "actor-critic" or self.critic_online_lr > 0
+                or self.critic_filter > 0)
 
     @property
     def uses_ratios(self) -> bool:

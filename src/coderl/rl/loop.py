@@ -26,6 +26,7 @@ from coderl.models.critic import (
     outcome_label,
     program_token_distributions,
     program_token_probs,
+    score_programs,
     token_values,
 )
 from coderl.models.generate import Completion, SamplingConfig, generate
@@ -116,8 +117,9 @@ def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor,
         # 1-5: a batch of rollouts with outcomes, returns, baselines and token weights
         extra: dict[str, float] = {}
         if pool is None:
-            batch, rollouts, extra["dropped_groups"] = generate_and_execute(  # 1-3
-                policy, tokenizer, problems, executor, cfg, rng, rollout_backend)
+            batch, rollouts, gen_stats = generate_and_execute(  # 1-3
+                policy, tokenizer, problems, executor, cfg, rng, rollout_backend, critic)
+            extra.update(gen_stats)
             if cfg.algo == "coderl":
                 add_greedy_baselines(policy, tokenizer, batch, executor, rollouts, cfg)
             weights = token_weights(critic, tokenizer, rollouts, cfg)  # 4
@@ -172,15 +174,18 @@ def rollout(policy, tokenizer, batch: Sequence[Problem], cfg: RLConfig, seed: in
 
 
 def generate_and_execute(policy, tokenizer, problems: Sequence[Problem], executor: Executor, cfg: RLConfig,
-                         rng: random.Random, rollout_backend=None) -> tuple[list[Problem], list[Rollout], float]:
-    """1-3: problems, their executed rollouts (grouped by problem), and the share of groups dropped.
+                         rng: random.Random, rollout_backend=None, critic=None
+                         ) -> tuple[list[Problem], list[Rollout], dict[str, float]]:
+    """1-3: problems, their executed rollouts (grouped by problem), and the shares of groups dropped and of
+    programs the critic filtered out.
 
     With ``dynamic_sampling`` (DAPO), groups whose programs all got the same return carry no signal for a
-    group baseline: they are dropped and more problems drawn, up to ``dynamic_max_rounds`` extra rounds."""
+    group baseline: they are dropped and more problems drawn, up to ``dynamic_max_rounds`` extra rounds. With
+    ``critic_filter``, programs the critic judges unlikely to pass are not executed (:func:`critic_prefilter`)."""
     k, want = cfg.samples_per_problem, cfg.problems_per_step
     kept_batch: list[Problem] = []
     kept: list[Rollout] = []
-    drawn = dropped = 0
+    drawn = dropped = filtered = generated = 0
     used: set[int] = set()
     for _round in range(1 + (cfg.dynamic_max_rounds if cfg.dynamic_sampling else 0)):
         pool = [p for p in problems if id(p) not in used] or list(problems)
@@ -188,7 +193,10 @@ def generate_and_execute(policy, tokenizer, problems: Sequence[Problem], executo
         used.update(id(p) for p in batch)
         if rollout_backend is None:
             rollouts = rollout(policy, tokenizer, batch, cfg, seed=rng.randrange(2**31))  # 2
-            execute(executor, rollouts)  # 3
+            to_run = critic_prefilter(critic, tokenizer, rollouts, cfg.critic_filter) if cfg.critic_filter else rollouts
+            filtered += len(rollouts) - len(to_run)
+            generated += len(rollouts)
+            execute(executor, to_run)  # 3
         else:  # 2-3 on separate generation workers, execution overlapped with generation
             rollouts = rollout_backend.rollouts(policy, batch, cfg, rng.randrange(2**31), executor)
         drawn += len(batch)
@@ -201,7 +209,32 @@ def generate_and_execute(policy, tokenizer, problems: Sequence[Problem], executo
             kept += group
         if not cfg.dynamic_sampling or len(kept_batch) >= want:
             break
-    return kept_batch, kept, dropped / max(1, drawn)
+    stats = {"dropped_groups": dropped / max(1, drawn)}
+    if cfg.critic_filter:
+        stats["critic_filtered"] = filtered / max(1, generated)
+    return kept_batch, kept, stats
+
+
+def critic_prefilter(critic, tokenizer, rollouts: Sequence[Rollout], threshold: float) -> list[Rollout]:
+    """2b. The rollouts worth executing: those the critic gives a probability of passing of at least
+    ``threshold``. The others get the failing outcome the critic finds most likely, and its return."""
+    if not rollouts:
+        return []
+    probs = score_programs(critic, [r.prompt_ids for r in rollouts], [r.completion_ids for r in rollouts],
+                           tokenizer.pad_token_id)
+    passed = outcome_label("passed", critic.n_classes)
+    names = list(critic.class_names)
+    run = []
+    for r, p in zip(rollouts, probs, strict=True):
+        if float(p[passed]) >= threshold:
+            run.append(r)
+            continue
+        failing = p.clone()
+        failing[passed] = -1.0
+        cls = names[int(failing.argmax())]
+        r.outcome = cls if cls in CODERL_RETURNS else "failed_test"  # a 2-class critic's "failed": a test failed
+        r.reward = outcome_rewards([r.outcome])[0]
+    return run
 
 
 def execute(executor: Executor, rollouts: Sequence[Rollout]) -> list[Result]:

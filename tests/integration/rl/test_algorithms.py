@@ -75,3 +75,16 @@ def test_each_algorithm_with_a_critic_trains_and_the_critic_can_follow(executor,
     assert all(h["critic_loss"] > 0 for h in hist)
     assert any(not torch.equal(a, b) for a, b in zip(critic.parameters(), start, strict=True))
     assert any(not torch.equal(a, b) for a, b in zip(policy.parameters(), model.parameters(), strict=True))
+
+
+def test_the_critic_filter_in_the_loop(executor, setting):
+    from coderl.models.critic import tiny_critic
+
+    tasks, tok, model, pairs = setting
+    critic = tiny_critic(tok, n_classes=4, n_layer=1, n_embd=32, n_head=2, seed=0)
+    cfg = RLConfig.preset("grpo", steps=2, problems_per_step=3, samples_per_problem=2, max_new_tokens=40,
+                          sft_batch=4, checkpoint_every=0, seed=1, critic_filter=0.5)
+    hist = train_rl(copy.deepcopy(model), tok, tasks, executor, cfg, critic=critic, sft_pairs=pairs, progress=False)
+    # an untrained 4-class critic gives about 1/4 to passing: it filters (almost) everything, never as passed
+    assert all(0.5 <= h["critic_filtered"] <= 1.0 for h in hist)
+    assert all(h["outcomes"]["passed"] == 0.0 for h in hist)

@@ -254,3 +254,25 @@ def test_online_critic_updates_learn_the_verdicts(tiny):
     losses = [online.step([r.prompt_ids for r in rs], [r.completion_ids for r in rs], labels, tok.pad_token_id)
               for _ in range(20)]
     assert losses[-1] < losses[0] and prob_of_truth() > before and not critic.training
+
+
+@pytest.mark.parametrize("favoured, filtered", [("compile_error", 6), ("passed", 0)])
+def test_the_critic_filter_skips_programs_it_judges_failing(tiny, favoured, filtered):
+    """Programs the critic gives little chance of passing are not executed and get its predicted failure; a
+    filtered program is never 'passed'."""
+    from coderl.models.critic import outcome_label, tiny_critic
+    from coderl.rl.loop import critic_prefilter
+
+    _, tok = tiny
+    critic = tiny_critic(tok, n_classes=4, n_layer=1, n_embd=32, n_head=2, seed=0)
+    with torch.no_grad():
+        critic.head[-1].bias.zero_()
+        critic.head[-1].bias[outcome_label(favoured, 4)] = 20.0  # the critic is sure of this class
+    rs = rollouts()
+    run = critic_prefilter(critic, tok, rs, threshold=0.5)
+    assert len(rs) - len(run) == filtered
+    for r in rs:
+        if r not in run:
+            assert (r.outcome, r.reward) == ("compile_error", -1.0)
+        else:
+            assert r.outcome == ""  # left for the executor
