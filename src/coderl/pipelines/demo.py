@@ -253,9 +253,10 @@ def run_demo(cfg: DemoConfig, out_dir: str | Path, progress: bool = True, resume
     return summary
 
 
-def _train_demo_critic(model, tokenizer, tasks, ex, cfg: DemoConfig, progress: bool):
-    """Programs sampled from the SFT model on train tasks, labelled by the executor, plus the references."""
-    from coderl.models.critic import Critic, evaluate_critic, outcome_label, train_critic
+def demo_critic_data(model, tokenizer, tasks, ex, cfg: DemoConfig) -> tuple[list, list]:
+    """(train, held-out) examples ``(prompt, program, label)`` for the critic: programs sampled from the SFT model
+    on train tasks, labelled by the executor, plus the references (labelled passed)."""
+    from coderl.models.critic import outcome_label
     from coderl.models.generate import SamplingConfig, generate
     from coderl.tasks.prompt import format_prompt
 
@@ -270,7 +271,13 @@ def _train_demo_critic(model, tokenizer, tasks, ex, cfg: DemoConfig, progress: b
     data += [(pr, p.solutions[0], outcome_label("passed")) for pr, p in zip(prompts, chosen, strict=True)]
     rng.shuffle(data)
     n_hold = int(len(data) * cfg.critic.holdout)
-    held, train = data[:n_hold], data[n_hold:]
+    return data[n_hold:], data[:n_hold]
+
+
+def _train_demo_critic(model, tokenizer, tasks, ex, cfg: DemoConfig, progress: bool):
+    from coderl.models.critic import Critic, evaluate_critic, train_critic
+
+    train, held = demo_critic_data(model, tokenizer, tasks, ex, cfg)
     critic = Critic.from_model(model, n_classes=4)
     train_critic(critic, tokenizer, train, epochs=cfg.critic.epochs, lr=cfg.critic.lr,
                  batch_size=cfg.critic.batch_size, seed=cfg.seed, progress=progress,
