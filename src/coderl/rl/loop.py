@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from coderl.models.generate import Completion, SamplingConfig, generate
 from coderl.models.logprobs import completion_logprobs
 from coderl.models.precision import Precision, chunks
 from coderl.rl.advantages import greedy_baseline_advantages, group_advantages
-from coderl.rl.checkpoint import check_same_config, latest_checkpoint, load_training_state, save_training_state
+from coderl.rl.checkpoint import resume_actor, save_training_state
 from coderl.rl.config import RLConfig
 from coderl.rl.losses import critic_weights, policy_gradient_loss, sft_loss
 from coderl.rl.rewards import outcome_rewards
@@ -32,6 +32,8 @@ from coderl.tasks.problem import Problem
 from coderl.tasks.prompt import format_prompt
 from coderl.train.sft import encode_pairs
 from coderl.utils.progress import ProgressBar
+from coderl.utils.scalars import ScalarLog
+from coderl.utils.seeding import seeded, stream_seed
 
 
 @dataclass
@@ -51,17 +53,23 @@ class Rollout:
 def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor, cfg: RLConfig,
              critic=None, sft_pairs: Sequence[tuple[str, str]] = (), out_dir: str | Path | None = None,
              resume: bool = False, progress: bool = True, extra_config: dict[str, Any] | None = None,
-             offline_rollouts: Sequence[Rollout] | None = None, rollout_backend=None) -> list[dict]:
+             offline_rollouts: Sequence[Rollout] | None = None, rollout_backend=None,
+             should_stop: Callable[[], bool] | None = None, wandb_project: str | None = None) -> list[dict]:
     """Fine-tune ``policy`` in place with RL on ``problems``; returns the per-step history.
 
     ``critic`` (coderl.models.critic.Critic, n_classes 4) weights tokens when ``cfg.algo == "coderl"`` and
     ``cfg.use_critic``. ``sft_pairs`` (prompt text, program) feed the supervised term. With ``out_dir``,
-    resumable checkpoints and tensorboard scalars go there; ``resume`` continues from the newest checkpoint.
+    resumable checkpoints and tensorboard scalars (and wandb ones with ``wandb_project``) go there; ``resume``
+    continues from the newest checkpoint, also one of a finished run when ``cfg.steps`` is now larger.
     ``offline_rollouts`` (mode "offline"): a pool already sampled, executed and critic-scored by earlier stages
     (outcome, reward, baseline and ``token_probs`` set), used instead of sampling one here.
     ``rollout_backend`` (e.g. coderl.scale.ray_rollout.RayRollouts) takes over phases 2-3 of online steps: its
     ``rollouts(policy, batch, cfg, seed, executor)`` returns executed rollouts and its ``last_stats`` join the
     step's record; ``executor`` may be any object with ``run(requests)`` (e.g. coderl.scale.RayExecutor).
+    ``should_stop()`` is asked after every step; when it says so, a checkpoint is saved and the run returns.
+
+    Every step draws from its own seeded streams (problems, sampling, supervised pairs and dropout masks), so
+    two runs of one config are identical and a resumed run continues exactly as the uninterrupted one.
     """
     if cfg.algo == "coderl" and cfg.use_critic and critic is None and offline_rollouts is None:
         raise ValueError("algo='coderl' with use_critic=True needs a trained critic (or set use_critic=False)")
@@ -69,59 +77,74 @@ def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor,
     opt = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, weight_decay=0.0)
     history: list[dict] = []
     start = 0
-    if resume and out_dir is not None and (ckpt := latest_checkpoint(out_dir)) is not None:
-        state = load_training_state(ckpt)
-        check_same_config(state["config"], config, ckpt)
-        _load_weights(policy, ckpt)
-        opt.load_state_dict(state["optimizer"])
-        start, history = state["step"], state["history"]
+    if resume and out_dir is not None:
+        start, history, _ = resume_actor(out_dir, policy, opt, config)
     sft_data = encode_pairs(tokenizer, sft_pairs) if sft_pairs and cfg.sft_weight > 0 else []
-    writer = _tensorboard(out_dir)
+    device = next(policy.parameters()).device
     pool = None
     if cfg.mode == "offline":
         pool = (_offline_pool(policy, tokenizer, problems, executor, cfg, critic) if offline_rollouts is None
                 else _given_pool(offline_rollouts, cfg))
-    amp = Precision(cfg.precision, next(policy.parameters()).device)  # one per run: fp16's loss scale persists
+    amp = Precision(cfg.precision, device)  # one per run: fp16's loss scale persists
+    writer = ScalarLog(out_dir, wandb_project, "rl", config) if out_dir is not None else None
     t0 = time.monotonic()
-    bar = ProgressBar(cfg.steps, "rl", progress)
-    bar.update(start)
-    for step in range(start, cfg.steps):
-        if cfg.time_budget_s is not None and time.monotonic() - t0 >= cfg.time_budget_s:
-            break
-        rng = random.Random(cfg.seed * 1_000_003 + step)  # per-step streams: a resumed run draws the same
-        t_step = time.monotonic()
-        # 1-5: a batch of rollouts with outcomes, returns, baselines and token weights
-        if pool is None:
-            batch = sample_problems(problems, cfg.problems_per_step, rng)  # 1
-            if rollout_backend is None:
-                rollouts = rollout(policy, tokenizer, batch, cfg, seed=rng.randrange(2**31))  # 2
-                execute(executor, rollouts)  # 3
-            else:  # 2-3 on separate generation workers, execution overlapped with generation
-                rollouts = rollout_backend.rollouts(policy, batch, cfg, rng.randrange(2**31), executor)
-            if cfg.algo == "coderl":
-                add_greedy_baselines(policy, tokenizer, batch, executor, rollouts, cfg)
-            weights = token_weights(critic, tokenizer, rollouts, cfg)  # 4
-        else:
-            rollouts, weights = pool.draw(cfg.problems_per_step * cfg.samples_per_problem, rng)
-        adv = advantages(rollouts, cfg)  # 5
-        # 6: update
-        loss_pg, loss_sft = update(policy, opt, tokenizer, rollouts, adv, weights, sft_data, cfg, rng, amp)
-        # 7: log
-        record = log_step(step + 1, rollouts, adv, loss_pg, loss_sft, time.monotonic() - t_step, writer)
-        record.update(getattr(rollout_backend, "last_stats", None) or {})
-        history.append(record)
-        bar.update(1, f"reward {record['reward']:+.2f} pass {record['pass_rate']:.2f}")
-        # 8: checkpoint
-        if out_dir is not None and cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
-            save_training_state(out_dir, step + 1, policy, tokenizer, opt, config, history)
-    bar.close()
-    if out_dir is not None and history and (latest_checkpoint(out_dir) is None or
-                                            load_training_state(latest_checkpoint(out_dir))["step"] < len(history)):
+    saved = start
+    bar = ProgressBar(cfg.steps, "rl", progress, unit="step", start=start)
+    try:
+        for step in range(start, cfg.steps):
+            if cfg.time_budget_s is not None and time.monotonic() - t0 >= cfg.time_budget_s:
+                break
+            rng = random.Random(stream_seed(cfg.seed, step))
+            t_step = time.monotonic()
+            with seeded(stream_seed(cfg.seed, step), device):  # dropout masks (and any other torch draw)
+                record = _step(policy, tokenizer, problems, executor, cfg, critic, sft_data, pool, opt, amp, rng,
+                               rollout_backend, step)
+            record["seconds"] = time.monotonic() - t_step
+            if writer is not None:
+                log_scalars(writer, record)
+            history.append(record)
+            bar.update(1, f"reward {record['reward']:+.3f} pass {record['pass_rate']:.2f} "
+                          f"loss {record['loss_pg'] + cfg.sft_weight * record['loss_sft']:.4f}",
+                       tokens=record["tokens"])
+            # 8: checkpoint
+            stop = should_stop is not None and should_stop()
+            if out_dir is not None and (stop or cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0):
+                save_training_state(out_dir, step + 1, policy, tokenizer, opt, config, history)
+                saved = step + 1
+            if stop:
+                break
+    finally:
+        bar.close()
+        if writer is not None:
+            writer.close()
+    if out_dir is not None and history and saved < len(history):
         save_training_state(out_dir, len(history), policy, tokenizer, opt, config, history)
-    if writer is not None:
-        writer.close()
     policy.eval()
     return history
+
+
+def _step(policy, tokenizer, problems: Sequence[Problem], executor: Executor, cfg: RLConfig, critic,
+          sft_data: list[tuple[list[int], list[int]]], pool: _OfflinePool | None, opt: torch.optim.Optimizer,
+          amp: Precision, rng: random.Random, rollout_backend, step: int) -> dict[str, Any]:
+    """Phases 1-7 of one step; returns its history record."""
+    # 1-5: a batch of rollouts with outcomes, returns, baselines and token weights
+    if pool is None:
+        batch = sample_problems(problems, cfg.problems_per_step, rng)  # 1
+        if rollout_backend is None:
+            rollouts = rollout(policy, tokenizer, batch, cfg, seed=rng.randrange(2**31))  # 2
+            execute(executor, rollouts)  # 3
+        else:  # 2-3 on separate generation workers, execution overlapped with generation
+            rollouts = rollout_backend.rollouts(policy, batch, cfg, rng.randrange(2**31), executor)
+        if cfg.algo == "coderl":
+            add_greedy_baselines(policy, tokenizer, batch, executor, rollouts, cfg)
+        weights = token_weights(critic, tokenizer, rollouts, cfg)  # 4
+    else:
+        rollouts, weights = pool.draw(cfg.problems_per_step * cfg.samples_per_problem, rng)
+    adv = advantages(rollouts, cfg)  # 5
+    loss_pg, loss_sft = update(policy, opt, tokenizer, rollouts, adv, weights, sft_data, cfg, rng, amp)  # 6
+    record = log_step(step + 1, rollouts, adv, loss_pg, loss_sft)  # 7
+    record.update(getattr(rollout_backend, "last_stats", None) or {})
+    return record
 
 
 # -- phases -------------------------------------------------------------------------------------------------
@@ -225,21 +248,23 @@ def update(policy, opt: torch.optim.Optimizer, tokenizer, rollouts: Sequence[Rol
     return loss_pg, loss_sft
 
 
-def log_step(step: int, rollouts: Sequence[Rollout], adv: torch.Tensor, loss_pg: float, loss_sft: float,
-             seconds: float, writer) -> dict[str, Any]:
-    """7. One history record (and tensorboard scalars)."""
+def log_step(step: int, rollouts: Sequence[Rollout], adv: torch.Tensor, loss_pg: float, loss_sft: float
+             ) -> dict[str, Any]:
+    """7. One history record (the caller adds the step's seconds)."""
     n = len(rollouts)
     mix = {o: sum(r.outcome == o for r in rollouts) / n
            for o in ("compile_error", "runtime_error", "failed_test", "passed")}
-    rec = {"step": step, "reward": sum(r.reward for r in rollouts) / n, "pass_rate": mix["passed"],
-           "adv_abs": adv.abs().mean().item(), "loss_pg": loss_pg, "loss_sft": loss_sft, "seconds": seconds,
-           "outcomes": mix}
-    if writer is not None:
-        for k in ("reward", "pass_rate", "adv_abs", "loss_pg", "loss_sft", "seconds"):
-            writer.add_scalar(f"rl/{k}", rec[k], step)
-        for o, v in mix.items():
-            writer.add_scalar(f"rl/outcome_{o}", v, step)
-    return rec
+    return {"step": step, "reward": sum(r.reward for r in rollouts) / n, "pass_rate": mix["passed"],
+            "adv_abs": adv.abs().mean().item(), "loss_pg": loss_pg, "loss_sft": loss_sft,
+            "tokens": sum(len(r.completion_ids) for r in rollouts), "outcomes": mix}
+
+
+def log_scalars(writer: ScalarLog, rec: dict[str, Any]) -> None:
+    """A step's record as tensorboard (and wandb) scalars."""
+    for k in ("reward", "pass_rate", "adv_abs", "loss_pg", "loss_sft", "seconds"):
+        writer.add_scalar(f"rl/{k}", rec[k], rec["step"])
+    for o, v in rec["outcomes"].items():
+        writer.add_scalar(f"rl/outcome_{o}", v, rec["step"])
 
 
 # -- helpers ------------------------------------------------------------------------------------------------
@@ -287,34 +312,3 @@ def _given_pool(rollouts: Sequence[Rollout], cfg: RLConfig) -> _OfflinePool:
         probs[b, : len(r.token_probs)] = torch.tensor(r.token_probs, dtype=torch.float32)
         mask[b, : len(r.completion_ids)] = 1.0
     return _OfflinePool(list(rollouts), critic_weights(probs, mask, cfg.critic_floor))
-
-
-def _load_weights(policy, ckpt: Path) -> None:
-    from safetensors.torch import load_file
-
-    from coderl.models.lora import load_adapter_weights
-
-    if load_adapter_weights(policy, ckpt):  # a LoRA run's checkpoint holds the adapters only
-        return
-
-    files = sorted(ckpt.glob("*.safetensors"))
-    state: dict[str, torch.Tensor] = {}
-    for f in files:
-        state.update(load_file(str(f)))
-    missing, unexpected = policy.load_state_dict(state, strict=False)
-    real_missing = [k for k in missing if not k.endswith("lm_head.weight")]  # tied to the input embeddings
-    if real_missing or unexpected:
-        raise ValueError(f"checkpoint {ckpt} does not match the model: missing {real_missing[:5]}, "
-                         f"unexpected {unexpected[:5]}")
-    if hasattr(policy, "tie_weights"):
-        policy.tie_weights()
-
-
-def _tensorboard(out_dir: str | Path | None):
-    if out_dir is None:
-        return None
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # tensorboard is optional
-        return None
-    return SummaryWriter(str(Path(out_dir) / "tensorboard"))
