@@ -48,8 +48,10 @@ def demo_command(
         typer.echo(f"error: --algo must be coderl or grpo, got {algo!r}", err=True)
         raise typer.Exit(2)
     from coderl.pipelines.demo import DemoConfig, load_demo_config, run_demo
+    from coderl.utils.paths import output_dir
 
     try:
+        output_dir(out, "the demo's results")
         if config:
             cfg = load_demo_config(config, seed=seed, algo=algo, workers=workers or None)
         elif quick:

@@ -18,10 +18,9 @@ from coderl.models.tokenizer import (
     TOKENIZER_FILES,
     TokenizerLoadError,
     load_tokenizer,
-    looks_local,
     prepare_tokenizer,
 )
-from coderl.utils.hub import UNREACHABLE, hub_available
+from coderl.utils.hub import UNREACHABLE, hub_available, looks_local
 
 if TYPE_CHECKING:
     import torch

@@ -130,8 +130,7 @@ class Critic(nn.Module):
         from transformers import AutoConfig, AutoModel
 
         from coderl.models.actor import ModelLoadError, quiet_transformers, resolve_dtype
-        from coderl.models.tokenizer import looks_local
-        from coderl.utils.hub import UNREACHABLE, hub_available
+        from coderl.utils.hub import UNREACHABLE, hub_available, looks_local
 
         offline = ""
         if looks_local(path_or_id):

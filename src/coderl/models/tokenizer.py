@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from coderl.utils.hub import UNREACHABLE, hub_available
+from coderl.utils.hub import UNREACHABLE, hub_available, looks_local
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
@@ -93,23 +93,6 @@ def _missing_tokenizer_reason(path: Path) -> str | None:
     if not any((path / name).is_file() for name in TOKENIZER_FILES):
         return f"it holds no tokenizer files (looked for any of: {', '.join(TOKENIZER_FILES)})"
     return None
-
-
-def looks_local(path_or_id: str | os.PathLike[str]) -> bool:
-    """Whether ``path_or_id`` names a local directory rather than a hub id (``"name"`` or ``"org/name"``).
-
-    ``runs/sft/fnal`` (three parts), ``./x``, ``/x``, ``~/x`` are paths; so is ``sft/fnal`` when ``sft`` is a local
-    directory: a mistyped path gets "does not exist" at once instead of a round of hub requests."""
-    s = os.fspath(path_or_id)
-    p = Path(s).expanduser()
-    return (
-        isinstance(path_or_id, Path)
-        or p.exists()
-        or s.startswith((".", "/", "~"))
-        or s.count("/") > 1
-        or "\\" in s
-        or (p.parent != Path(".") and p.parent.is_dir())
-    )
 
 
 def load_tokenizer(path: str | os.PathLike[str], padding_side: str | None = None) -> PreTrainedTokenizerBase:

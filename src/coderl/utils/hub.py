@@ -10,9 +10,28 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 from urllib.parse import urlparse
 
 _available: bool | None = None
+
+
+def looks_local(path_or_id: str | os.PathLike[str]) -> bool:
+    """Whether ``path_or_id`` names a local path (a model directory, a data file) rather than a hub id (``"name"``
+    or ``"org/name"``).
+
+    ``runs/sft/fnal`` (three parts), ``./x``, ``/x``, ``~/x`` are paths; so is ``sft/fnal`` when ``sft`` is a local
+    directory: a mistyped path gets "does not exist" at once instead of a round of hub requests."""
+    s = os.fspath(path_or_id)
+    p = Path(s).expanduser()
+    return (
+        isinstance(path_or_id, Path)
+        or p.exists()
+        or s.startswith((".", "/", "~"))
+        or s.count("/") > 1
+        or "\\" in s
+        or (p.parent != Path(".") and p.parent.is_dir())
+    )
 
 
 def _offline_requested() -> bool:
