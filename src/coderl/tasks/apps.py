@@ -442,7 +442,8 @@ def load_apps(path: str | Path | None = None, split: str | None = "test",
     for d in difficulties or ():
         if d not in DIFFICULTIES:
             raise DataError(f"unknown APPS difficulty {d!r}; expected one of {', '.join(DIFFICULTIES)}")
-    if path is None or not looks_local(path):
+    # by its text: the CLI hands over a Path even for a hub id
+    if path is None or not looks_local(str(path)):
         source = hf_id if path is None else str(path)
         split = split or "test"
         problems = problems_from_hf_rows(_hf_rows(source, split), split, source, examples, prelude)

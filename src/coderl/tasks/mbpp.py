@@ -133,7 +133,8 @@ def load_mbpp(path: str | Path | None = None, split: str = "test", hf_id: str = 
     if split not in SPLITS and split != "all":
         raise DataError(f"unknown MBPP split {split!r}; expected one of {', '.join(SPLITS)}, all")
     where = str(path) if path is not None else hf_id
-    if path is None or not looks_local(path):
+    # by its text: the CLI hands over a Path even for a hub id
+    if path is None or not looks_local(str(path)):
         rows = _hub_rows(where, split, hf_config)
     elif not Path(path).exists():
         raise DataError("no such file or directory (expected mbpp.jsonl, a file of HF rows, or a hub id)",
