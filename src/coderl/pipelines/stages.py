@@ -89,6 +89,9 @@ def actor_path(cfg: RecipeConfig, stage: str, log: Log = _quiet) -> str:
     from coderl.models.actor import load_extra
 
     final = cfg.out_dir / SFT_DIR / "final"
+    if cfg.model.path and final.is_dir() and Path(cfg.model.path).expanduser().resolve() == final.resolve():
+        log(f"{stage}: actor {cfg.model.path} (model.path: this run's SFT model)")
+        return cfg.model.path
     if cfg.model.use_sft_model and (final / "config.json").is_file():
         base = load_extra(final).get("config", {}).get("model", {}).get("path")
         if base == cfg.model.path:

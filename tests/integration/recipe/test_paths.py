@@ -111,3 +111,6 @@ def test_stages_after_sft_start_from_the_sft_model_and_say_so(tmp_path, models, 
     code, out = cli("train", "--stage", "rl", "-c", cfg, "--no-progress", "--overwrite", "model.use_sft_model=false")
     assert code == 0, out
     assert f"rl: actor {models['gpt2']} (model.path)" in out
+    code, out = cli("train", "--stage", "rl", "-c", cfg, "--no-progress", "--overwrite", f"model.path={final}")
+    assert code == 0, out
+    assert f"rl: actor {final} (model.path: this run's SFT model)" in out  # as the docs used to ask
