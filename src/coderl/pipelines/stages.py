@@ -927,6 +927,7 @@ def run_repair(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = 
     from coderl.models.actor import save_checkpoint
     from coderl.models.lora import merged
     from coderl.rl.checkpoint import write_json
+    from coderl.utils.scalars import ScalarLog
 
     r = cfg.repair
     out_dir = output_dir(out or cfg.out_dir / REPAIR_DIR, "the repair model")
@@ -957,10 +958,14 @@ def run_repair(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = 
     else:  # any other architecture: fine-tune the actor's own weights (sampling is over)
         repair = with_lora(cfg, model, r.seed)
     del model  # the GPT-2 repair model holds a copy: the actor itself need not stay in memory while it trains
+    writer = ScalarLog(out_dir, cfg.log.wandb_project, "repair", cfg.to_dict())
     try:
-        hist = train_repair(repair, tok, examples, r.train, progress=progress)
+        hist = train_repair(repair, tok, examples, r.train, progress=progress,
+                            on_step=lambda rec: writer.add_scalar("repair/loss", rec["loss"], rec["step"]))
     except ValueError as e:
         raise StageError(f"repair: {e}") from None
+    finally:
+        writer.close()
     info = {"actor": actor, "problems": len(problems), **counts, "steps": hist["steps"],
             "trained_pairs": hist["pairs"], "dropped": hist["dropped"],
             "final_loss": hist["loss"][-1] if hist["loss"] else None}

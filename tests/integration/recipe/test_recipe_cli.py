@@ -201,6 +201,7 @@ def test_repair_stage_trains_a_repair_model_from_the_actors_failures(tmp_path, m
     pairs = records(run / "repair" / "pairs.jsonl")
     assert len(pairs) == summary["pairs"] == summary["failures"] == summary["samples"] > 0
     assert summary["trained_pairs"] + summary["dropped"] == len(pairs) and summary["steps"] > 0
+    assert list((run / "repair" / "tensorboard").glob("events.out.tfevents.*"))  # its loss, as every training stage
     assert all(p["input"].rstrip().endswith("# fix:") for p in pairs)
     repair, _ = load_model(run / "repair" / "final")
     before, after = state(models[arch]), {k: v for k, v in repair.state_dict().items()}
