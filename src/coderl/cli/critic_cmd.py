@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from coderl.cli._recipe import CONFIG_HELP, OVERRIDES_HELP
+from coderl.cli._recipe import CONFIG_HELP, OVERRIDES_HELP, OVERWRITE_HELP
 
 app = typer.Typer(help="Train the critic on executed samples, or score samples with it.", no_args_is_help=True)
 
@@ -20,7 +20,9 @@ def train_command(
                                  "(default) or `coderl eval`'s verdicts.jsonl."),
     output: str = typer.Option(None, "--output", "-o", help="Critic directory (default: OUT/critic)."),
     out: str = typer.Option(None, "--out", help="Run directory (the config's `out`)."),
-    resume: bool = typer.Option(False, "--resume", help="Keep a critic already trained in the output directory."),
+    resume: bool = typer.Option(False, "--resume", help="Keep a critic already trained on the same inputs, or "
+                                "continue an interrupted one from its last checkpoint."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
 ) -> None:
     """Train the critic to predict each program's execution outcome."""
@@ -28,8 +30,10 @@ def train_command(
     from coderl.pipelines.stages import run_critic_train
 
     cfg = _recipe.load(config, overrides, out)
-    with _recipe.errors():
-        res = run_critic_train(cfg, samples, verdicts, output, resume=resume, progress=progress, log=_recipe.log)
+    with _recipe.errors(_recipe.resume_command(["critic", "train"], config, out, overrides, samples=samples,
+                                                 verdicts=verdicts, output=output)):
+        res = run_critic_train(cfg, samples, verdicts, output, resume=resume, progress=progress, log=_recipe.log,
+                               overwrite=overwrite)
     typer.echo(json.dumps({k: res[k] for k in ("steps", "epochs", "examples", "loss", "class_counts")}))
 
 
@@ -42,7 +46,9 @@ def score_command(
     verdicts: str = typer.Option(None, "--verdicts", help="Their verdicts (default: SAMPLES.verdicts.jsonl)."),
     output: str = typer.Option(None, "--output", "-o", help="Scores JSONL (default: OUT/scored.jsonl)."),
     out: str = typer.Option(None, "--out", help="Run directory (the config's `out`)."),
-    resume: bool = typer.Option(False, "--resume", help="Keep the samples already scored in the output file."),
+    resume: bool = typer.Option(False, "--resume", help="Keep the scores still valid (same program, outcome, "
+                                "critic and settings) in the output file."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
 ) -> None:
     """Score executed samples: class probabilities and per-token weights for offline RL."""
@@ -50,7 +56,8 @@ def score_command(
     from coderl.pipelines.stages import run_critic_score
 
     cfg = _recipe.load(config, overrides, out)
-    with _recipe.errors():
+    with _recipe.errors(_recipe.resume_command(["critic", "score"], config, out, overrides, critic=critic,
+                                                 samples=samples, verdicts=verdicts, output=output)):
         res = run_critic_score(cfg, critic, samples, verdicts, output, resume=resume, progress=progress,
-                               log=_recipe.log)
+                               log=_recipe.log, overwrite=overwrite)
     typer.echo(json.dumps(res))

@@ -42,7 +42,13 @@ def export_command(
 ) -> None:
     """Convert a benchmark into coderl's problems JSONL (one Problem per line)."""
     from coderl.tasks.problem import write_problems
+    from coderl.utils.paths import PathError, output_file
 
+    try:
+        output_file(output, "the problems JSONL")
+    except PathError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
     problems = _load(dataset, path, split, limit)
     write_problems(problems, output)
     types = Counter(p.test_type for p in problems)

@@ -46,8 +46,10 @@ def demo_command(
         _sandbox_demo(workers, 1.0)
         return
     from coderl.pipelines.demo import DemoConfig, load_demo_config, run_demo
+    from coderl.utils.paths import output_dir
 
     try:
+        output_dir(out, "the demo's results")
         if config:
             cfg = load_demo_config(config, seed=seed, algo=algo, workers=workers or None)
         elif quick:

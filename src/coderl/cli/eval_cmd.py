@@ -58,6 +58,7 @@ def eval_command(
     from coderl.eval.samples import read_samples
     from coderl.sandbox import RequestError, SandboxError
     from coderl.tasks import load_problems
+    from coderl.utils.paths import PathError, output_dir
 
     ks = _int_list(k, "--k")
     ns = _int_list(n_submit, "--n")
@@ -67,15 +68,16 @@ def eval_command(
     if timeout <= 0:
         typer.echo("error: --timeout must be positive", err=True)
         raise typer.Exit(2)
+    out_dir = output or samples.with_name(samples.name.removesuffix(".gz").removesuffix(".jsonl") + ".eval")
     try:
+        output_dir(out_dir, "the evaluation reports")
         problems = load_problems(dataset, path, split)
         sample_list = read_samples(samples, problems)
-    except RequestError as e:  # DataError included: names the file, line and field
+    except (RequestError, PathError) as e:  # DataError included: names the file, line and field
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
     cfg = EvalConfig(ks=ks, workers=workers or None, timeout=timeout, checker=checker, extract=extract,
                      examples=examples, n_submit=ns, bootstrap=bootstrap, seed=seed, dedupe=dedupe)
-    out_dir = output or samples.with_name(samples.name.removesuffix(".gz").removesuffix(".jsonl") + ".eval")
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         summary, meta = _run(problems, sample_list, cfg, out_dir, progress, dataset, str(samples))

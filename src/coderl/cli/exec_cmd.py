@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,6 +30,7 @@ def exec_command(
 ) -> None:
     """Run programs against unit tests in the sandbox and write one verdict per line."""
     from coderl.sandbox import Executor, RequestError, SandboxError, read_requests
+    from coderl.utils.paths import PathError, input_file, output_file
 
     if checker not in ("default", "apps"):
         typer.echo(f"error: --checker must be 'default' or 'apps', got {checker!r}", err=True)
@@ -50,9 +50,14 @@ def exec_command(
             typer.echo("error: give a REQUESTS.jsonl file (or --explain)", err=True)
             raise typer.Exit(2)
         path = "/dev/stdin" if requests == "-" else requests
-        if requests != "-" and not os.path.isfile(path):
-            typer.echo(f"error: {requests}: no such file", err=True)
-            raise typer.Exit(2)
+        try:
+            if requests != "-":
+                input_file(requests, "the requests JSONL")
+            if output is not None:
+                output_file(output, "the results")
+        except PathError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
         try:
             reqs = read_requests(path)
         except RequestError as e:

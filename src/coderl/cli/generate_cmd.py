@@ -16,9 +16,15 @@ from pathlib import Path
 
 import typer
 
+EXPORT_HINT = ("a problems JSONL is what `coderl data export` writes, e.g. `coderl data export --dataset mbpp --path "
+               "mbpp.jsonl --split test -o problems.jsonl` (or --dataset apps --path APPS/, --dataset humaneval)")
+
 
 def load_problem_set(spec: str, seed: int = 0):
-    """A problems JSONL file, or ``family:SPLIT[:N]`` (the embedded task family, e.g. ``family:test:160``)."""
+    """A problems JSONL file, or ``family:SPLIT[:N]`` (the embedded task family, e.g. ``family:test:160``).
+
+    Anything else (a benchmark name, its own folder or file format) is a ``RequestError`` that says how to export
+    the benchmark to a problems JSONL."""
     if spec.startswith("family:"):
         from coderl.tasks.family import generate_tasks
 
@@ -27,9 +33,20 @@ def load_problem_set(spec: str, seed: int = 0):
         if len(parts) not in (2, 3) or parts[1] not in ("train", "test") or bad_n:
             raise ValueError(f"--problems {spec!r}: expected family:train or family:test, optionally :N")
         return generate_tasks(parts[1], int(parts[2]) if len(parts) == 3 else None, seed=seed)
-    from coderl.tasks.problem import read_problems
+    from coderl.tasks.problem import DataError, read_problems
 
-    return read_problems(spec)
+    p = Path(spec)
+    if not p.is_file():
+        what = "is a directory" if p.is_dir() else "no such file"
+        raise DataError(f"{what}; --problems takes a problems JSONL file or family:test[:N]: {EXPORT_HINT}", path=spec)
+    try:
+        problems = read_problems(spec)
+    except DataError as e:
+        raise DataError(f"{e.reason} (not a problems JSONL? {EXPORT_HINT})", field=e.field, line=e.line,
+                        path=e.path) from None
+    if not problems:
+        raise DataError(f"no problems in file; {EXPORT_HINT}", path=spec)
+    return problems
 
 
 def _fail(msg: str) -> None:
@@ -66,11 +83,16 @@ def generate_command(
     from coderl.models.actor import ModelLoadError, load_model
     from coderl.models.critic import Critic
     from coderl.sandbox import Executor, RequestError, SandboxError
+    from coderl.utils.paths import PathError, output_file
 
     if critic_sampling and critic is None:
         _fail("--critic-sampling needs --critic DIR (a critic saved with Critic.save, e.g. DEMO/critic)")
     if chunk < 1:
         _fail("--chunk must be >= 1")
+    try:
+        output_file(out, "the samples")
+    except PathError as e:
+        _fail(str(e))
     try:
         cfg = CriticSamplingConfig(n=n, rounds=rounds, top_m=top_m, refine=refine, max_new_tokens=max_new_tokens,
                                    temperature=temperature, top_p=top_p, seed=seed)

@@ -41,7 +41,13 @@ app.command("train-repair")(repair_cmd.train_repair_command)
 def _root(
     ctx: typer.Context,
     version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show the warnings of the libraries "
+                                 "underneath (transformers, peft, torch deprecations), hidden by default."),
 ) -> None:
+    if not verbose:
+        from coderl.utils.quiet import quiet_libraries
+
+        quiet_libraries()
     if version:
         from coderl import __version__
 

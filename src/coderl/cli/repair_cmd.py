@@ -40,6 +40,7 @@ def train_repair_command(
     from coderl.models.actor import ModelLoadError, load_model, save_checkpoint
     from coderl.sandbox import Executor, RequestError, SandboxError
     from coderl.train.sft import SFTConfig
+    from coderl.utils.paths import PathError, output_dir
 
     def fail(msg: str) -> None:
         typer.echo(f"error: {msg}", err=True)
@@ -47,6 +48,10 @@ def train_repair_command(
 
     if samples_per_problem < 1 or max_problems < 1:
         fail("--samples-per-problem and --max-problems must be >= 1")
+    try:
+        output_dir(out, "the repair model")
+    except PathError as e:
+        fail(str(e))
     try:
         sft_cfg = SFTConfig(lr=lr, batch_size=batch_size, epochs=epochs, seed=seed)
     except ValueError as e:

@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from coderl.cli._recipe import CONFIG_HELP, OVERRIDES_HELP
+from coderl.cli._recipe import CONFIG_HELP, OVERRIDES_HELP, OVERWRITE_HELP
 
 
 def sample_command(
@@ -19,6 +19,7 @@ def sample_command(
     split: str = typer.Option(None, "--split", help="Data split (default: data.train_split)."),
     out: str = typer.Option(None, "--out", help="Run directory (the config's `out`)."),
     resume: bool = typer.Option(False, "--resume", help="Keep the problems already complete in the output file."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
 ) -> None:
     """Sample sampling.n programs per problem (plus one greedy baseline each) with the actor."""
@@ -26,6 +27,8 @@ def sample_command(
     from coderl.pipelines.stages import run_sample
 
     cfg = _recipe.load(config, overrides, out)
-    with _recipe.errors():
-        res = run_sample(cfg, output, baseline, split, model, resume=resume, progress=progress, log=_recipe.log)
+    with _recipe.errors(_recipe.resume_command(["sample"], config, out, overrides, output=output,
+                                                 baseline=baseline, model=model, split=split)):
+        res = run_sample(cfg, output, baseline, split, model, resume=resume, progress=progress, log=_recipe.log,
+                         overwrite=overwrite)
     typer.echo(json.dumps(res))

@@ -14,29 +14,29 @@ from typing import Any
 
 import typer
 
-from coderl.cli._recipe import CONFIG_HELP, OVERRIDES_HELP
+from coderl.cli._recipe import CONFIG_HELP, OVERRIDES_HELP, OVERWRITE_HELP
 
 
-def _sft(cfg: Any, resume: bool, progress: bool, log: Callable[[str], None]) -> dict[str, Any]:
+def _sft(cfg: Any, **kw: Any) -> dict[str, Any]:
     from coderl.pipelines.stages import run_sft
 
-    return run_sft(cfg, resume=resume, progress=progress, log=log)
+    return run_sft(cfg, **kw)
 
 
-def _rl(cfg: Any, resume: bool, progress: bool, log: Callable[[str], None]) -> dict[str, Any]:
+def _rl(cfg: Any, **kw: Any) -> dict[str, Any]:
     from coderl.pipelines.stages import run_chain
 
-    return run_chain(cfg, resume=resume, progress=progress, log=log)["rl"]
+    return run_chain(cfg, **kw)["rl"]
 
 
-def _repair(cfg: Any, resume: bool, progress: bool, log: Callable[[str], None]) -> dict[str, Any]:
+def _repair(cfg: Any, **kw: Any) -> dict[str, Any]:
     from coderl.pipelines.stages import run_repair
 
-    return run_repair(cfg, resume=resume, progress=progress, log=log)
+    return run_repair(cfg, **kw)
 
 
-STAGES: dict[str, Callable[[Any, bool, bool, Callable[[str], None]], dict[str, Any]]] = {
-    "sft": _sft, "rl": _rl, "repair": _repair}
+# Each is called with the config and resume=, overwrite=, progress=, log=.
+STAGES: dict[str, Callable[..., dict[str, Any]]] = {"sft": _sft, "rl": _rl, "repair": _repair}
 
 
 def train_command(
@@ -44,7 +44,9 @@ def train_command(
     stage: str = typer.Option(..., "--stage", help="Which training stage: " + ", ".join(STAGES) + "."),
     config: str = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
     out: str = typer.Option(None, "--out", help="Run directory (the config's `out`)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from the stage's last checkpoint."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the stage's last checkpoint (a finished run "
+                                "too, when rl.steps / sft.epochs is now larger)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars on stderr."),
 ) -> None:
     """Train: the actor by SFT on ground truth or RL from execution feedback, or the repair model."""
@@ -54,6 +56,6 @@ def train_command(
         typer.echo(f"error: --stage must be one of {', '.join(STAGES)}, got {stage!r}", err=True)
         raise typer.Exit(2)
     cfg = _recipe.load(config, overrides, out)
-    with _recipe.errors():
-        res = STAGES[stage](cfg, resume, progress, _recipe.log)
+    with _recipe.errors(_recipe.resume_command(["train", "--stage", stage], config, out, overrides)):
+        res = STAGES[stage](cfg, resume=resume, overwrite=overwrite, progress=progress, log=_recipe.log)
     typer.echo(json.dumps(res, default=str))

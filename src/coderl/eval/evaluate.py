@@ -21,6 +21,7 @@ from coderl.eval.samples import Sample
 from coderl.sandbox.schema import OUTCOMES, Result
 from coderl.tasks.extract import extract_code
 from coderl.tasks.problem import Problem
+from coderl.utils.fingerprint import content_key
 
 
 @dataclass
@@ -57,6 +58,8 @@ class Verdict:
     seconds: float = 0.0
     example_outcome: str | None = None
     example_pass_fraction: float | None = None
+    program_key: str = ""  # what was judged: :func:`program_key` of the program and the hidden tests
+    settings_key: str = ""  # how: :func:`settings_key` of the execution settings
 
     @property
     def passed(self) -> bool:
@@ -79,6 +82,17 @@ def sample_program(problem: Problem, sample: Sample, extract: bool = False) -> s
     if sample.whole_program:
         return problem.prelude + text
     return problem.program(text)
+
+
+def program_key(problem: Problem, program: str) -> str:
+    """The fingerprint of a verdict's inputs: the problem, the program run and its hidden tests. Derived files
+    (the recipe's verdicts, critic scores, RL pools) match verdicts to samples by it, never by line number."""
+    return content_key(problem.task_id, program, problem.tests)
+
+
+def settings_key(cfg: EvalConfig) -> str:
+    """The fingerprint of the execution settings that can change a verdict."""
+    return content_key(cfg.checker, cfg.timeout, cfg.memory_mb)
 
 
 def _line_in_code(problem: Problem, line: int | None) -> int | None:
@@ -112,11 +126,14 @@ def run_samples(problems: list[Problem], samples: list[Sample], cfg: EvalConfig,
         first[key] = len(reqs) - 1
         return len(reqs) - 1
 
+    keys: list[str] = []
     for s in samples:
         p = by_id[s.task_id]
         prog = sample_program(p, s, cfg.extract)
+        keys.append(program_key(p, prog))
         ex_i = request(s.task_id, "ex", prog, p.example_tests) if cfg.examples and p.example_tests else None
         slots.append((ex_i, request(s.task_id, "hidden", prog, p.tests)))
+    how = settings_key(cfg)
     own = executor is None
     ex = executor or Executor(workers=cfg.workers, timeout=cfg.timeout, memory_mb=cfg.memory_mb,
                               checker=cfg.checker)
@@ -137,7 +154,8 @@ def run_samples(problems: list[Problem], samples: list[Sample], cfg: EvalConfig,
                               outcome=r.outcome, detail=r.detail, pass_fraction=r.pass_fraction,
                               tests=list(r.tests), error_line=_line_in_code(p, r.error_line), seconds=r.seconds,
                               example_outcome=exr.outcome if exr else None,
-                              example_pass_fraction=exr.pass_fraction if exr else None)
+                              example_pass_fraction=exr.pass_fraction if exr else None,
+                              program_key=keys[nxt], settings_key=how)
                 nxt += 1
     finally:
         if own:

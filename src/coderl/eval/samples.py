@@ -50,6 +50,8 @@ def read_samples(path: str | Path, problems: list[Problem]) -> list[Sample]:
     """Parse and validate every sample line before anything runs; errors name the file, line and field."""
     aliases = task_aliases(problems)
     where = str(path)
+    if Path(where).is_dir():
+        raise DataError("is a directory, expected a samples JSONL file", path=where)
     if not Path(where).is_file():
         raise DataError("no such file", path=where)
     samples: list[Sample] = []

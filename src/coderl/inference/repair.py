@@ -25,7 +25,7 @@ import difflib
 import json
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -189,10 +189,12 @@ def train_repair(
     examples: Sequence[RepairExample],
     cfg: SFTConfig,
     progress: bool = True,
+    on_step: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Fine-tune ``model`` in place to map each example's :func:`repair_prompt` to its fixed program (SFT loss on
     the fixed program's tokens only). Pairs too long for the model's positions are dropped (counted in the
-    result's ``dropped``). Returns :func:`coderl.train.sft.train_sft`'s history plus ``pairs`` and ``dropped``."""
+    result's ``dropped``). ``on_step`` as for :func:`coderl.train.sft.train_sft`. Returns its history plus
+    ``pairs`` and ``dropped``."""
     from coderl.models.generate import max_positions
     from coderl.models.tokenizer import encode_pairs
     from coderl.train.sft import train_sft
@@ -205,7 +207,7 @@ def train_repair(
     keep = [i for i in range(len(pairs)) if limit is None or len(p_ids[i]) + len(c_ids[i]) <= limit]
     if not keep:
         raise ValueError(f"every repair pair is longer than the model's {limit} positions")
-    hist = train_sft(model, tokenizer, [pairs[i] for i in keep], cfg, progress=progress)
+    hist = train_sft(model, tokenizer, [pairs[i] for i in keep], cfg, progress=progress, on_step=on_step)
     hist.update(pairs=len(keep), dropped=len(pairs) - len(keep))
     return hist
 

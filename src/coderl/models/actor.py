@@ -18,9 +18,9 @@ from coderl.models.tokenizer import (
     TOKENIZER_FILES,
     TokenizerLoadError,
     load_tokenizer,
-    looks_local,
     prepare_tokenizer,
 )
+from coderl.utils.hub import UNREACHABLE, hub_available, looks_local
 
 if TYPE_CHECKING:
     import torch
@@ -112,7 +112,7 @@ def _align_generation_config(model: PreTrainedModel, tokenizer: PreTrainedTokeni
         gc.eos_token_id = tokenizer.eos_token_id
 
 
-def _resolve_dtype(dtype: Any) -> Any:
+def resolve_dtype(dtype: Any) -> Any:
     import torch
 
     if dtype is None or dtype == "auto" or isinstance(dtype, torch.dtype):
@@ -191,10 +191,14 @@ def load_model(
     else:
         source = os.fspath(path_or_id)
         what = f"{source!r} (not a local directory; tried it as a hub id)"
+        if not hub_available():
+            what = f"{source!r} (not a local directory; tried it as a hub id, but {UNREACHABLE})"
     try:
         config = AutoConfig.from_pretrained(source)
     except Exception as e:  # noqa: BLE001
         msg = str(e)
+        if not local and not hub_available():
+            raise ModelLoadError(f"cannot load a model from {what}") from e
         if "recognize" in msg or "Unrecognized model" in msg or isinstance(e, KeyError):
             mt = _model_type(Path(source) / "config.json") if local else None
             raise ModelLoadError(f"cannot load a model from {what}: unknown architecture (model_type {mt!r} in "
@@ -211,7 +215,7 @@ def load_model(
     family = "seq2seq (AutoModelForSeq2SeqLM)" if enc_dec else "causal (AutoModelForCausalLM)"
     kwargs: dict[str, Any] = {}
     if dtype is not None:
-        kwargs["dtype"] = _resolve_dtype(dtype)
+        kwargs["dtype"] = resolve_dtype(dtype)
     try:
         with quiet_transformers():
             model = auto_cls.from_pretrained(source, config=config, **kwargs)
@@ -267,6 +271,74 @@ def save_checkpoint(
     if old.exists():
         shutil.rmtree(old)
     return dest
+
+
+def tied_parameter_names(module: torch.nn.Module) -> set[str]:
+    """Names of the parameters that can be absent from saved weights because they are tied to another one.
+
+    safetensors stores a tensor shared by several names once (T5/CodeT5 keep only ``shared.weight`` for the
+    encoder and decoder embeddings and the LM head; GPT-2 only ``transformer.wte.weight``). These are the names
+    sharing one parameter object with another name, plus the targets transformers itself ties
+    (``get_expanded_tied_weights_keys``) for models whose instance is not tied yet.
+    """
+    by_id: dict[int, list[str]] = {}
+    for name, p in module.named_parameters(remove_duplicate=False):
+        by_id.setdefault(id(p), []).append(name)
+    names = {n for group in by_id.values() if len(group) > 1 for n in group}
+    done: list[str] = []  # outermost transformers models; all_submodels=True covers what is inside them
+    for prefix, sub in module.named_modules():
+        expand = getattr(sub, "get_expanded_tied_weights_keys", None)
+        if not callable(expand) or any(prefix == d or prefix.startswith(d + ".") for d in done):
+            continue
+        done.append(prefix)
+        names |= {f"{prefix}.{k}" if prefix else k for k in expand(all_submodels=True)}
+    return names
+
+
+def load_weights(module: torch.nn.Module, files: list[Path], where: str) -> None:
+    """Load safetensors ``files`` into ``module`` as ``from_pretrained`` would: tied parameters stored once are
+    re-tied (:func:`tied_parameter_names`) and every other parameter must be present. Raises ``ValueError``
+    naming ``where`` when the weights do not match the architecture."""
+    from safetensors.torch import load_file
+
+    state: dict[str, Any] = {}
+    for f in files:
+        state.update(load_file(str(f)))
+    if not state:
+        raise ValueError(f"{where}: no weights (no .safetensors file)")
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    tied = tied_parameter_names(module) if missing else set()
+    real_missing = sorted(k for k in missing if k not in tied)
+    if real_missing or unexpected:
+        raise ValueError(f"{where}: the weights do not match the model: missing {real_missing[:5]}, "
+                         f"unexpected {sorted(unexpected)[:5]}")
+    tie = getattr(module, "tie_weights", None)
+    if callable(tie):
+        tie()
+
+
+def load_checkpoint_weights(model: PreTrainedModel, ckpt: str | os.PathLike[str]) -> None:
+    """Restore ``model``'s weights from a training checkpoint directory (coderl.rl.checkpoint): the LoRA adapters
+    of a LoRA run, else the full weights (:func:`load_weights`)."""
+    from coderl.models.lora import load_adapter_weights
+
+    ckpt = Path(ckpt)
+    if load_adapter_weights(model, ckpt):
+        return
+    load_weights(model, sorted(ckpt.glob("*.safetensors")), f"checkpoint {ckpt}")
+
+
+def model_fingerprint(path_or_id: str | os.PathLike[str]) -> str:
+    """What derived files record about the model that produced them: a hash of a local model directory's config
+    and weight files (LoRA adapter files included), or the hub id as given."""
+    from coderl.utils.fingerprint import files_key
+
+    p = Path(path_or_id).expanduser()
+    if not p.is_dir():
+        return f"hub:{os.fspath(path_or_id)}"
+    files = [f for pattern in ("config.json", "*.safetensors", "*.bin", "adapter_config.json")
+             for f in sorted(p.glob(pattern)) if f.is_file()]
+    return files_key(files)
 
 
 def load_extra(path: str | os.PathLike[str]) -> dict[str, Any]:

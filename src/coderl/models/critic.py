@@ -129,22 +129,25 @@ class Critic(nn.Module):
         seq2seq model such as CodeT5-base, as in the paper). Raises ``ModelLoadError`` naming the path."""
         from transformers import AutoConfig, AutoModel
 
-        from coderl.models.actor import ModelLoadError, _resolve_dtype, quiet_transformers
-        from coderl.models.tokenizer import looks_local
+        from coderl.models.actor import ModelLoadError, quiet_transformers, resolve_dtype
+        from coderl.utils.hub import UNREACHABLE, hub_available, looks_local
 
+        offline = ""
         if looks_local(path_or_id):
             p = Path(path_or_id).expanduser()
             if not (p / "config.json").is_file():
                 why = "the directory does not exist" if not p.exists() else "it holds no config.json"
                 raise ModelLoadError(f"cannot load a critic backbone from {str(p)!r}: {why}")
+        elif not hub_available():  # offline mode is now set: the local cache only, no half-minute of retries
+            offline = f"it is not a local directory, and {UNREACHABLE}"
         try:
             config = AutoConfig.from_pretrained(os.fspath(path_or_id))
-            extra = {} if dtype is None else {"dtype": _resolve_dtype(dtype)}
+            extra = {} if dtype is None else {"dtype": resolve_dtype(dtype)}
             with quiet_transformers():
                 base = AutoModel.from_pretrained(os.fspath(path_or_id), config=config, **extra)
         except Exception as e:  # noqa: BLE001
             raise ModelLoadError(f"cannot load a critic backbone from {os.fspath(path_or_id)!r}: "
-                                 f"{type(e).__name__}: {e}") from e
+                                 f"{offline or f'{type(e).__name__}: {e}'}") from e
         if getattr(config, "is_encoder_decoder", False):
             return cls(base.get_encoder(), n_classes, backbone_config=config, backbone_part="encoder", **kwargs)
         return cls(base, n_classes, backbone_config=config, backbone_part="model", **kwargs)
@@ -185,10 +188,9 @@ class Critic(nn.Module):
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: str | torch.device | None = None) -> Critic:
         """Load a critic written by :meth:`save` (in eval mode). Raises ``ModelLoadError`` naming the path."""
-        from safetensors.torch import load_model
         from transformers import AutoConfig, AutoModel
 
-        from coderl.models.actor import ModelLoadError
+        from coderl.models.actor import ModelLoadError, load_weights
 
         d = Path(path)
         for name in (CRITIC_FILE, WEIGHTS_FILE, "config.json"):
@@ -204,21 +206,14 @@ class Critic(nn.Module):
         backbone = base.get_encoder() if meta["backbone_part"] == "encoder" else base
         critic = cls(backbone, meta["n_classes"], head_size=meta["head_size"], dropout=meta["dropout"],
                      class_names=meta["class_names"], backbone_config=config, backbone_part=meta["backbone_part"])
-        missing, unexpected = load_model(critic, str(d / WEIGHTS_FILE), strict=False)
-        if unexpected or [k for k in missing if not _is_tied_copy(critic, k)]:
-            raise ModelLoadError(f"cannot load a critic from {str(d)!r}: weights do not match the architecture "
-                                 f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})")
+        try:
+            load_weights(critic, [d / WEIGHTS_FILE], f"cannot load a critic from {str(d)!r}")
+        except ValueError as e:
+            raise ModelLoadError(str(e)) from None
         if device is not None:
             critic.to(device)
         critic.eval()
         return critic
-
-
-def _is_tied_copy(module: nn.Module, key: str) -> bool:
-    """Whether parameter ``key`` shares its storage with another parameter (safetensors stores it once)."""
-    params = dict(module.named_parameters(remove_duplicate=False))
-    p = params.get(key)
-    return p is not None and any(q is p for k, q in params.items() if k != key)
 
 
 def tiny_critic(
@@ -429,20 +424,6 @@ def token_values(dist: torch.Tensor, seen: torch.Tensor, class_returns: Sequence
 
 
 # ---------------------------------------------------------------------- training and evaluation
-def _progress(total: int, desc: str, enabled: bool) -> Any:
-    try:
-        from coderl.utils.progress import ProgressBar
-
-        return ProgressBar(total, desc, enabled=enabled)
-    except Exception:  # noqa: BLE001 - progress display is optional
-
-        class _Null:
-            def update(self, n: int = 1, info: str = "") -> None: ...
-            def close(self) -> None: ...
-
-        return _Null()
-
-
 def critic_loss(critic: Critic, prompt_ids: Sequence[Sequence[int]], program_ids: Sequence[Sequence[int]],
                 labels: Sequence[int], pad_id: int, max_len: int | None = None, pool: PoolMode = "max",
                 weight: torch.Tensor | None = None, token_loss_weight: float = 0.0) -> torch.Tensor:
@@ -501,24 +482,32 @@ def train_critic(
     balance_classes: bool = False,
     max_length: int | None = None,
     grad_clip: float | None = 1.0,
-    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
     resume_state: dict[str, Any] | None = None,
+    on_step: Callable[[dict[str, Any]], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
     """Train ``critic`` on ``(prompt text, program text, label)`` examples with cross-entropy on pooled logits.
 
     The loss per batch is ``CE(pooled_logits(program tokens), label)`` plus, when ``token_loss_weight > 0``,
     that weight times the mean per-token CE of every program token against the program's label.
     ``balance_classes`` weights the CE by inverse class frequency. AdamW, shuffled each epoch with ``seed``;
-    stops early once ``time_budget_s`` seconds have passed. Leaves the critic in eval mode.
+    dropout masks come from a stream seeded by ``(seed, step)``; stops early once ``time_budget_s`` seconds have
+    passed. Leaves the critic in eval mode.
 
-    ``on_epoch(state)`` is called after every full epoch with what a resumed run needs besides the critic's
-    weights (``epoch``, ``steps``, ``epoch_losses``, ``optimizer``, ``torch_rng``, ``cuda_rng``); passing that
-    state back as ``resume_state``, with the weights restored, continues with the next epoch as the uninterrupted
-    run would have.
+    ``on_checkpoint(state)`` is called after every full epoch, and after the step at which ``should_stop()``
+    first answers true (the run then ends there, ``interrupted``), with what a resumed run needs besides the
+    critic's weights (``epoch`` finished epochs, ``batch`` batches done of the next one, ``steps``,
+    ``epoch_losses``, ``partial`` loss sums of the unfinished epoch, ``optimizer``); passing that state back as
+    ``resume_state``, with the weights restored, continues exactly as the uninterrupted run would have.
+    ``on_step(record)`` follows every step (``{"step", "epoch", "loss"}``).
 
     Returns ``{"steps", "epochs", "examples", "loss" (mean of the last epoch), "epoch_losses", "seconds",
-    "stopped_early", "class_counts"}``.
+    "stopped_early", "interrupted", "class_counts"}``.
     """
+    from coderl.utils.progress import ProgressBar
+    from coderl.utils.seeding import seeded, stream_seed
+
     if not examples:
         raise ValueError("no training examples")
     labels = [int(lab) for _, _, lab in examples]
@@ -537,57 +526,69 @@ def train_critic(
     opt = torch.optim.AdamW([p for p in critic.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
     rng = random.Random(seed)
     t0 = time.perf_counter()
-    steps, epoch_losses, stopped, first_epoch = 0, [], False, 0
+    steps, epoch_losses, stopped, interrupted = 0, [], False, False
+    first_epoch, first_batch, partial = 0, 0, (0.0, 0)
     if resume_state is not None:
         opt.load_state_dict(resume_state["optimizer"])
         steps, epoch_losses = resume_state["steps"], list(resume_state["epoch_losses"])
-        first_epoch = resume_state["epoch"]
+        first_epoch, first_batch = resume_state["epoch"], resume_state.get("batch", 0)
+        partial = tuple(resume_state.get("partial", (0.0, 0)))
         for _ in range(first_epoch):  # the shuffles the finished epochs drew
             rng.shuffle(list(range(len(examples))))
     n_batches = (len(examples) + batch_size - 1) // batch_size
-    bar = _progress((epochs - first_epoch) * n_batches, "critic", progress)
+    bar = ProgressBar(epochs * n_batches, "critic", progress, unit="step", start=first_epoch * n_batches + first_batch)
+
+    def state(epoch: int, batch: int, sums: tuple[float, int]) -> dict[str, Any]:
+        return {"epoch": epoch, "batch": batch, "steps": steps, "epoch_losses": list(epoch_losses),
+                "partial": list(sums), "optimizer": opt.state_dict()}
+
     critic.train()
-    rng_devices = [device] if device.type == "cuda" else []
     try:
-        with torch.random.fork_rng(devices=rng_devices):
-            torch.manual_seed(seed)  # dropout masks; the caller's RNG state is restored afterwards
-            if resume_state is not None:
-                torch.set_rng_state(resume_state["torch_rng"])
-                if resume_state.get("cuda_rng") is not None and device.type == "cuda":
-                    torch.cuda.set_rng_state(resume_state["cuda_rng"], device)
-            for epoch in range(first_epoch, epochs):
-                order = list(range(len(examples)))
-                rng.shuffle(order)
-                total, n_seen = 0.0, 0
-                for s in range(0, len(order), batch_size):
-                    idx = order[s: s + batch_size]
+        for epoch in range(first_epoch, epochs):
+            order = list(range(len(examples)))
+            rng.shuffle(order)
+            total, n_seen = partial if epoch == first_epoch else (0.0, 0)
+            for b in range(first_batch if epoch == first_epoch else 0, n_batches):
+                idx = order[b * batch_size: (b + 1) * batch_size]
+                with seeded(stream_seed(seed, steps), device):  # dropout masks
                     loss = critic_loss(critic, [p_ids[i] for i in idx], [c_ids[i] for i in idx],
                                        [labels[i] for i in idx], pad_id, max_len, pool, weight, token_loss_weight)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if grad_clip:
-                        nn.utils.clip_grad_norm_(critic.parameters(), grad_clip)
-                    opt.step()
-                    steps += 1
-                    total += float(loss.detach()) * len(idx)
-                    n_seen += len(idx)
-                    bar.update(1, f"loss {float(loss.detach()):.3f}")
-                    if time_budget_s is not None and time.perf_counter() - t0 > time_budget_s:
-                        stopped = True
-                        break
-                epoch_losses.append(total / max(1, n_seen))
-                if stopped:
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if grad_clip:
+                    nn.utils.clip_grad_norm_(critic.parameters(), grad_clip)
+                opt.step()
+                steps += 1
+                value = float(loss.detach())
+                total += value * len(idx)
+                n_seen += len(idx)
+                bar.update(1, f"epoch {epoch + 1}/{epochs} loss {value:.4f}",
+                           tokens=sum(len(p_ids[i]) + len(c_ids[i]) for i in idx))
+                if on_step is not None:
+                    on_step({"step": steps, "epoch": epoch + 1, "loss": value})
+                if time_budget_s is not None and time.perf_counter() - t0 > time_budget_s:
+                    stopped = True
                     break
-                if on_epoch is not None:
-                    on_epoch({"epoch": epoch + 1, "steps": steps, "epoch_losses": list(epoch_losses),
-                              "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
-                              "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None})
+                interrupted = should_stop is not None and should_stop()
+                if interrupted and b + 1 < n_batches:
+                    if on_checkpoint is not None:
+                        on_checkpoint(state(epoch, b + 1, (total, n_seen)))
+                    break
+            if interrupted and b + 1 < n_batches:
+                break
+            epoch_losses.append(total / max(1, n_seen))
+            if stopped:
+                break
+            if on_checkpoint is not None:
+                on_checkpoint(state(epoch + 1, 0, (0.0, 0)))
+            if interrupted:
+                break
     finally:
         bar.close()
         critic.eval()
     return {"steps": steps, "epochs": len(epoch_losses), "examples": len(examples),
             "loss": epoch_losses[-1] if epoch_losses else float("nan"), "epoch_losses": epoch_losses,
-            "seconds": round(time.perf_counter() - t0, 3), "stopped_early": stopped,
+            "seconds": round(time.perf_counter() - t0, 3), "stopped_early": stopped, "interrupted": interrupted,
             "class_counts": dict(zip(critic.class_names, counts, strict=True))}
 
 

@@ -17,10 +17,11 @@ The default (:data:`DEFAULT_BACKEND`) is the one measured faster for the demo's 
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
+
+from coderl.utils.seeding import seeded
 
 if TYPE_CHECKING:
     import torch
@@ -114,19 +115,6 @@ def max_positions(model: PreTrainedModel) -> int | None:
         if isinstance(v, int) and v > 0:
             return v
     return None
-
-
-@contextlib.contextmanager
-def _seeded(seed: int | None, device: torch.device) -> Iterator[None]:
-    import torch
-
-    if seed is None:
-        yield
-        return
-    devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
 
 
 def sampling_logits(logits: torch.Tensor, cfg: SamplingConfig) -> torch.Tensor:
@@ -379,7 +367,7 @@ def generate_ids(
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode(), _seeded(cfg.seed, _device_of(model)):
+        with torch.inference_mode(), seeded(cfg.seed, _device_of(model)):
             for start in range(0, len(order), batch_size):
                 idx = order[start: start + batch_size]
                 outs = step(model, [prompt_ids[i] for i in idx], cfg, list(eos_ids), pad_id, with_logprobs)

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from coderl.utils.hub import UNREACHABLE, hub_available, looks_local
+
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
@@ -93,18 +95,6 @@ def _missing_tokenizer_reason(path: Path) -> str | None:
     return None
 
 
-def looks_local(path_or_id: str | os.PathLike[str]) -> bool:
-    """Whether ``path_or_id`` names a local directory rather than a hub id (``"name"`` or ``"org/name"``)."""
-    s = os.fspath(path_or_id)
-    return (
-        isinstance(path_or_id, Path)
-        or Path(s).expanduser().exists()
-        or s.startswith((".", "/", "~"))
-        or s.count("/") > 1
-        or "\\" in s
-    )
-
-
 def load_tokenizer(path: str | os.PathLike[str], padding_side: str | None = None) -> PreTrainedTokenizerBase:
     """Load a tokenizer saved with ``save_pretrained`` (a local directory, or a hub id through the standard path).
 
@@ -122,12 +112,18 @@ def load_tokenizer(path: str | os.PathLike[str], padding_side: str | None = None
         source: str = str(p)
     else:
         source = os.fspath(path)
+        online = hub_available()
     kwargs = {} if padding_side is None else {"padding_side": padding_side}
     try:
         tok = AutoTokenizer.from_pretrained(source, **kwargs)
     except Exception as e:  # noqa: BLE001 - AutoTokenizer raises many types; re-raise with the path
-        where = "" if looks_local(path) else " (not a local directory; tried it as a hub id)"
-        raise TokenizerLoadError(f"cannot load a tokenizer from {source!r}{where}: {type(e).__name__}: {e}") from e
+        if looks_local(path):
+            raise TokenizerLoadError(f"cannot load a tokenizer from {source!r}: {type(e).__name__}: {e}") from e
+        if not online:
+            raise TokenizerLoadError(f"cannot load a tokenizer from {source!r}: it is not a local directory, and "
+                                     f"{UNREACHABLE}") from e
+        raise TokenizerLoadError(f"cannot load a tokenizer from {source!r} (not a local directory; tried it as a hub "
+                                 f"id): {type(e).__name__}: {e}") from e
     if getattr(tok, "clean_up_tokenization_spaces", False):
         tok.clean_up_tokenization_spaces = False  # it would corrupt code (" ." -> ".")
     return tok

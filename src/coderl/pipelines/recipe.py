@@ -66,6 +66,9 @@ class ModelSettings:
     device: str = "auto"
     """"auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:1", ..."""
     lora: LoRASettings = field(default_factory=LoRASettings)
+    use_sft_model: bool = True
+    """The stages after SFT (sample, critic, critic score, RL, repair) start from this run's SFT model
+    (OUT/sft/final) when it was fine-tuned from model.path; false = always from model.path. Each says which."""
 
     def __post_init__(self) -> None:
         if self.kind not in ("auto", "causal", "seq2seq"):
@@ -215,6 +218,16 @@ class RepairSettings:
 
 
 @dataclass
+class LogSettings:
+    """Where the training stages' scalars go. Tensorboard files are always written (OUT/<stage>/tensorboard); on a
+    terminal progress bars show, otherwise a plain progress line every CODERL_LOG_EVERY seconds (default 30)."""
+
+    wandb_project: str | None = None
+    """Also log the scalars of SFT, critic and RL to this Weights & Biases project (`pip install wandb`; the usual
+    WANDB_* variables apply, e.g. WANDB_MODE=offline); null = no wandb."""
+
+
+@dataclass
 class RecipeConfig:
     """The whole recipe. ``out`` holds every stage's files (see the module docstring)."""
 
@@ -231,6 +244,7 @@ class RecipeConfig:
     rl: RLConfig = field(default_factory=lambda: RLConfig(lr=2e-6, steps=100, mode="offline", sft_weight=1.0,
                                                           sft_batch=8, checkpoint_every=20))
     repair: RepairSettings = field(default_factory=RepairSettings)
+    log: LogSettings = field(default_factory=LogSettings)
 
     def __post_init__(self) -> None:
         if self.rl.mode == "offline" and self.rl.algo == "grpo":

@@ -1,18 +1,30 @@
 """The recipe's stages as library functions; the CLI commands (sample, critic, train) are thin wrappers.
 
-Every stage reads and writes plain files in the run directory (``RecipeConfig.out``), can run alone, and with
-``resume=True`` keeps what an earlier (interrupted) run of it produced. :func:`run_chain` runs the stages an RL
-run needs that have not produced their files yet, then RL.
+Every stage reads and writes plain files in the run directory (``RecipeConfig.out``) and can run alone. A stage
+refuses to replace what an earlier run of it wrote (finished or not) unless asked: ``resume=True`` keeps and
+continues it, ``overwrite=True`` removes it first. :func:`run_chain` runs the stages an RL run needs, each keeping
+what is still valid, then RL.
 
-Files (all JSONL files have one record per line; ``line`` always means the line number in ``samples.jsonl``)::
+Derived files record what they were made from and are matched by it, never by position, so a changed input is
+recomputed (or refused), never silently reused:
+
+* a verdict carries the ``program_key`` of its program and hidden tests and the ``settings_key`` of the execution
+  settings; samples find their verdicts by that key, and the exec stage runs exactly the programs that have none;
+* the critic records a fingerprint of its training examples (programs, outcomes, solutions), its settings and its
+  backbone's weights; a critic made from other inputs is retrained by the chain and refused by ``--resume``;
+* a score carries its sample's key, the critic's fingerprint and the scoring settings; stale scores are redone;
+* samples record the fingerprint of the model that drew them; SFT and RL checkpoints record the starting model's,
+  and RL's the fingerprint of its pool (or critic), so a resume with other inputs is refused.
+
+Files (all JSONL files have one record per line; ``line`` means the line number in ``samples.jsonl``)::
 
     samples.jsonl            {task_id, completion, sample, completion_ids, finished}   (coderl eval reads it)
-    samples.jsonl.meta.json  model, dataset, split and sampling settings (checked on --resume)
+    samples.jsonl.meta.json  the model (path and fingerprint), dataset, split and sampling settings
     baseline.jsonl           the same for one greedy program per problem
-    *.verdicts.jsonl         coderl eval's verdict records {task_id, sample, line, outcome, detail, ...}
-    critic/                  the critic (Critic.save) + critic_train.json (statistics)
-    scored.jsonl             {line, task_id, sample, outcome, critic_probs, token_probs, aligned}
-    sft/, rl/                checkpoints/step-N (resumable), final/ (a model directory), history.json
+    *.verdicts.jsonl         coderl eval's verdict records {task_id, sample, line, outcome, ..., program_key}
+    critic/                  the critic (Critic.save) + critic_train.json (statistics, inputs fingerprint)
+    scored.jsonl             {line, task_id, sample, outcome, key, critic, critic_probs, token_probs, aligned}
+    sft/, rl/                checkpoints/step-N (resumable), final/ (a model directory), history.json, tensorboard/
     repair/                  pairs.jsonl (failed sample + feedback -> passing program), final/, summary.json
 """
 
@@ -20,13 +32,17 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from coderl.pipelines.recipe import RecipeConfig, save_resolved
 from coderl.tasks.problem import DataError, Problem
+from coderl.utils.fingerprint import content_key
+from coderl.utils.paths import output_dir, output_file
 
 Log = Callable[[str], None]
 
@@ -48,6 +64,12 @@ def verdicts_path(samples: str | Path) -> Path:
     return p.with_name(p.name.removesuffix(".jsonl") + ".verdicts.jsonl")
 
 
+def meta_path(samples: str | Path) -> Path:
+    """The settings a samples file was drawn with: ``x.jsonl`` -> ``x.jsonl.meta.json``."""
+    p = Path(samples)
+    return p.with_name(p.name + ".meta.json")
+
+
 # -- shared helpers ------------------------------------------------------------------------------------------
 
 def resolve_device(name: str) -> str:
@@ -60,25 +82,52 @@ def resolve_device(name: str) -> str:
     return name
 
 
-def load_actor(cfg: RecipeConfig, path: str | None = None, for_training: bool = False):
-    """``(model, tokenizer)`` of the actor (``path`` or ``model.path``), on its device; LoRA added for training."""
+def actor_path(cfg: RecipeConfig, stage: str, log: Log = _quiet) -> str:
+    """The actor every stage after SFT starts from: the run's SFT model (``OUT/sft/final``) when it was trained
+    from ``model.path`` (and ``model.use_sft_model``), else ``model.path``. Says which (so an RL run never silently
+    starts from the base model of a run that has an SFT model)."""
+    from coderl.models.actor import load_extra
+
+    final = cfg.out_dir / SFT_DIR / "final"
+    if cfg.model.path and final.is_dir() and Path(cfg.model.path).expanduser().resolve() == final.resolve():
+        log(f"{stage}: actor {cfg.model.path} (model.path: this run's SFT model)")
+        return cfg.model.path
+    if cfg.model.use_sft_model and (final / "config.json").is_file():
+        base = load_extra(final).get("config", {}).get("model", {}).get("path")
+        if base == cfg.model.path:
+            log(f"{stage}: actor {final} (this run's SFT model, fine-tuned from model.path {cfg.model.path})")
+            return str(final)
+        log(f"{stage}: {final} was fine-tuned from {base!r}, not from model.path; it is not used")
+    if not cfg.model.path:
+        raise StageError("no model given: set model.path in the config (or model.path=DIR on the command line)")
+    why = "" if final.is_dir() else f"; no SFT model in {final}"
+    log(f"{stage}: actor {cfg.model.path} (model.path{why if cfg.model.use_sft_model else ''})")
+    return cfg.model.path
+
+
+def load_actor(cfg: RecipeConfig, path: str | None = None, for_training: bool = False, seed: int = 0):
+    """``(model, tokenizer)`` of the actor (``path`` or ``model.path``), on its device; LoRA added for training
+    (its initial weights drawn with ``seed``)."""
     from coderl.models.actor import load_model
 
     src = path or cfg.model.path
     if not src:
         raise StageError("no model given: set model.path in the config (or model.path=DIR on the command line)")
     model, tok = load_model(src, kind=cfg.model.kind, dtype=cfg.model.dtype, device=resolve_device(cfg.model.device))
-    return (with_lora(cfg, model) if for_training else model), tok
+    return (with_lora(cfg, model, seed) if for_training else model), tok
 
 
-def with_lora(cfg: RecipeConfig, model):
-    """``model`` ready for training: wrapped with LoRA adapters when ``model.lora.enabled``, else itself."""
+def with_lora(cfg: RecipeConfig, model, seed: int = 0):
+    """``model`` ready for training: wrapped with LoRA adapters when ``model.lora.enabled`` (initialised from
+    ``seed``, so one config builds one run), else itself."""
     if not cfg.model.lora.enabled:
         return model
     from coderl.models.lora import apply_lora
+    from coderl.utils.seeding import seeded
 
     lo = cfg.model.lora
-    return apply_lora(model, lo.r, lo.alpha, lo.dropout, lo.target_modules)
+    with seeded(seed, next(model.parameters()).device):
+        return apply_lora(model, lo.r, lo.alpha, lo.dropout, lo.target_modules)
 
 
 def load_split(cfg: RecipeConfig, split: str | None = None) -> list[Problem]:
@@ -133,39 +182,80 @@ def _read_records(path: Path) -> list[tuple[int, dict[str, Any]]]:
 
 def _rewrite(path: Path, records: list[dict[str, Any]]) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(r) + "\n")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            for r in records:
+                f.write(json.dumps(r) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _need_file(path: Path, what: str, how: str) -> None:
+    if path.is_dir():
+        raise StageError(f"{path}: is a directory, expected a file ({what})")
     if not path.is_file():
         raise StageError(f"{path}: no such file ({what}); {how}")
+
+
+def check_outputs(stage: str, paths: list[Path], resume: bool, overwrite: bool) -> list[Path]:
+    """Refuse to replace what an earlier run of ``stage`` wrote (finished or partial) unless asked. Returns the
+    paths ``--overwrite`` removes: :func:`remove_outputs` once the stage's inputs have been checked, so that a
+    run refused for a bad config loses nothing."""
+    if resume and overwrite:
+        raise StageError(f"{stage}: --resume keeps what an earlier run wrote and --overwrite removes it; give one")
+    existing = [p for p in paths if p.exists()]
+    if existing and not resume and not overwrite:
+        raise StageError(f"{stage}: an earlier run's files are in the way: {', '.join(map(str, existing))}; pass "
+                         "--resume to continue or keep that run, or --overwrite to replace it")
+    return existing if overwrite else []
+
+
+def remove_outputs(paths: list[Path], stage: str, log: Log) -> None:
+    for p in paths:
+        if p.is_dir():
+            shutil.rmtree(p)
+        else:
+            p.unlink(missing_ok=True)
+    if paths:
+        log(f"{stage}: --overwrite: removed {', '.join(map(str, paths))}")
+
+
+def _describe_changes(old: dict[str, Any], new: dict[str, Any]) -> str:
+    from coderl.rl.checkpoint import flat
+
+    a, b = flat(old), flat(new)
+    return ", ".join(f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
 
 
 # -- sample ----------------------------------------------------------------------------------------------------
 
 def run_sample(cfg: RecipeConfig, out: str | Path | None = None, baseline: str | Path | None = None,
                split: str | None = None, model_path: str | None = None, resume: bool = False,
-               progress: bool = True, log: Log = _quiet) -> dict[str, Any]:
+               progress: bool = True, log: Log = _quiet, overwrite: bool = False) -> dict[str, Any]:
     """Sample ``sampling.n`` programs per problem (and one greedy baseline) into JSONL files.
 
-    Problems are processed in fixed chunks of ``sampling.problems_per_chunk`` with a seed per chunk, so a resumed
-    run (``resume=True``: problems already complete in the file are kept) writes exactly what an uninterrupted one
-    would have.
+    The actor is ``model_path``, else :func:`actor_path`. Problems are processed in fixed chunks of
+    ``sampling.problems_per_chunk`` with a seed per chunk, so a resumed run (``resume=True``: problems already
+    complete in the file are kept) writes exactly what an uninterrupted one would have. A resume with another
+    model (by content), dataset or sampling settings is refused.
     """
+    from coderl.models.actor import model_fingerprint
     from coderl.models.generate import SamplingConfig, generate
     from coderl.tasks.prompt import format_prompt
     from coderl.utils.progress import ProgressBar
+    from coderl.utils.seeding import stream_seed
 
     s = cfg.sampling
-    out = Path(out or cfg.out_dir / SAMPLES)
-    base = Path(baseline or cfg.out_dir / BASELINE) if s.greedy_baseline else None
+    out = output_file(out or cfg.out_dir / SAMPLES, "the samples")
+    base = output_file(baseline or cfg.out_dir / BASELINE, "the greedy baselines") if s.greedy_baseline else None
+    meta_file = meta_path(out)
+    doomed = check_outputs("sample", [out, meta_file, *([base] if base else [])], resume, overwrite)
     problems = load_split(cfg, split)
-    meta = {"model": model_path or cfg.model.path, "dataset": cfg.data.dataset, "data_path": cfg.data.path,
-            "split": split or cfg.data.train_split, "limit": cfg.data.limit, "sampling": asdict(s)}
-    meta_path = out.with_name(out.name + ".meta.json")
+    actor = model_path or actor_path(cfg, "sample", log)
+    meta = {"model": actor, "model_fingerprint": model_fingerprint(actor), "dataset": cfg.data.dataset,
+            "data_path": cfg.data.path, "split": split or cfg.data.train_split, "limit": cfg.data.limit,
+            "sampling": asdict(s)}
     chunk = s.problems_per_chunk
     chunks = [problems[i:i + chunk] for i in range(0, len(problems), chunk)]
     first = 0
@@ -173,11 +263,12 @@ def run_sample(cfg: RecipeConfig, out: str | Path | None = None, baseline: str |
     if base is not None:
         kept[base] = []
     if resume and out.is_file():
-        if meta_path.is_file():
-            old = json.loads(meta_path.read_text())
-            if {k: v for k, v in old.items() if k not in ("complete", "recipe")} != meta:
-                raise StageError(f"cannot resume {out}: it was sampled with other settings ({meta_path}); use the "
-                                 "same config or another output file")
+        if meta_file.is_file():
+            old = {k: v for k, v in json.loads(meta_file.read_text()).items() if k not in ("complete", "recipe")}
+            if old != meta:
+                raise StageError(f"cannot resume {out}: it was sampled with other settings "
+                                 f"({_describe_changes(old, meta)}; {meta_file}); use the same config, or "
+                                 "--overwrite to sample again")
         counts = {p: _counts(p) for p in kept}
         want = {out: s.n, base: 1}
         while first < len(chunks) and all(counts[p].get(q.task_id, 0) >= want[p] for q in chunks[first] for p in kept):
@@ -186,35 +277,42 @@ def run_sample(cfg: RecipeConfig, out: str | Path | None = None, baseline: str |
         for p in kept:
             kept[p] = [r for _, r in _read_records(p)] if p.is_file() else []
             kept[p] = [r for r in kept[p] if r.get("task_id") in done]
+    if first == len(chunks) and resume and meta_file.is_file() and json.loads(meta_file.read_text()).get("complete"):
+        log(f"sample: {out} is complete; kept")
+        return {"problems": len(problems), "samples_written": 0, "resumed_after": len(problems), "out": str(out),
+                "baseline": str(base) if base else None}
+    model, tok = load_actor(cfg, actor)
+    remove_outputs(doomed, "sample", log)
     out.parent.mkdir(parents=True, exist_ok=True)
-    meta_path.write_text(json.dumps({**meta, "complete": False}, indent=2) + "\n")
+    meta_file.write_text(json.dumps({**meta, "complete": False}, indent=2) + "\n")
     for p, recs in kept.items():
+        p.parent.mkdir(parents=True, exist_ok=True)
         _rewrite(p, recs)
     if first:
         log(f"sample: resuming after {sum(len(c) for c in chunks[:first])} finished problems")
-    model, tok = load_actor(cfg, model_path)
     files = {p: open(p, "a", encoding="utf-8") for p in kept}
-    bar = ProgressBar(len(problems), "sample", progress)
-    bar.update(sum(len(c) for c in chunks[:first]))
+    bar = ProgressBar(len(problems), "sample", progress, unit="problem", start=sum(len(c) for c in chunks[:first]))
     n_written = 0
     try:
         for k in range(first, len(chunks)):
             batch = chunks[k]
             prompts = [format_prompt(p) for p in batch]
-            seed = s.seed * 1_000_003 + k
-            sc = SamplingConfig(max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_p=s.top_p, seed=seed)
+            sc = SamplingConfig(max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_p=s.top_p,
+                                seed=stream_seed(s.seed, k))
             outs = generate(model, tok, prompts, s.n, sc, batch_size=s.batch_size)
             _write(files[out], batch, outs)
-            n_written += sum(len(o) for o in outs)
+            new = sum(len(o) for o in outs)
+            n_written += new
             if base is not None:
                 greedy = SamplingConfig(max_new_tokens=s.max_new_tokens, greedy=True)
                 _write(files[base], batch, generate(model, tok, prompts, 1, greedy, batch_size=s.batch_size))
-            bar.update(len(batch))
+            bar.update(len(batch), f"{n_written} programs",
+                       tokens=sum(len(c.token_ids) for o in outs for c in o))
     finally:
         bar.close()
         for f in files.values():
             f.close()
-    meta_path.write_text(json.dumps({**meta, "complete": True, "recipe": cfg.to_dict()}, indent=2) + "\n")
+    meta_file.write_text(json.dumps({**meta, "complete": True, "recipe": cfg.to_dict()}, indent=2) + "\n")
     return {"problems": len(problems), "samples_written": n_written, "resumed_after": first * chunk, "out": str(out),
             "baseline": str(base) if base else None}
 
@@ -237,35 +335,60 @@ def _write(f, batch: list[Problem], outs) -> None:
 
 # -- exec ------------------------------------------------------------------------------------------------------
 
+def exec_config(cfg: RecipeConfig):
+    """The evaluator settings of the exec stage: the recipe's execution settings, hidden tests only."""
+    from coderl.eval.evaluate import EvalConfig
+
+    e = cfg.execution
+    return EvalConfig(workers=e.workers, timeout=e.timeout, checker=e.checker, memory_mb=e.memory_mb,
+                      examples=False, bootstrap=0)
+
+
+def sample_key(problem: Problem, rec: dict[str, Any], line: int) -> str:
+    """The ``program_key`` a verdict of this samples-file record carries (the program as ``coderl eval`` runs it)."""
+    from coderl.eval.evaluate import program_key, sample_program
+    from coderl.eval.samples import Sample
+
+    whole = "solution" in rec
+    return program_key(problem, sample_program(problem, Sample(problem.task_id, rec["solution" if whole else
+                                                                                   "completion"], whole, line)))
+
+
 def run_exec(cfg: RecipeConfig, samples: str | Path, verdicts: str | Path | None = None, split: str | None = None,
              resume: bool = True, progress: bool = True, log: Log = _quiet) -> dict[str, Any]:
     """Run every sample against its problem's hidden tests; write ``coderl eval``'s verdict records.
 
     Uses the evaluator's own code path (``coderl.eval.evaluate.run_samples``), so the chained recipe and
-    ``coderl eval --samples samples.jsonl`` label programs identically. With ``resume``, samples that already
-    have a verdict are not run again.
+    ``coderl eval --samples samples.jsonl`` label programs identically. With ``resume``, a verdict is kept when a
+    sample still has its program (``program_key``) and the execution settings are the same (``settings_key``);
+    every other verdict is dropped as stale and exactly the programs without a verdict run.
     """
-    from coderl.eval.evaluate import EvalConfig, run_samples
+    from coderl.eval.evaluate import run_samples, settings_key
     from coderl.eval.samples import read_samples
     from coderl.utils.progress import ProgressBar
 
     samples = Path(samples)
     _need_file(samples, "the samples to execute", "run `coderl sample` first")
-    out = Path(verdicts) if verdicts else verdicts_path(samples)
+    out = output_file(verdicts or verdicts_path(samples), "the verdicts")
     problems = load_split(cfg, split)
+    by_id = {p.task_id: p for p in problems}
     todo = read_samples(samples, problems)
-    done_lines: set[int] = set()
-    kept: list[dict[str, Any]] = []
+    ecfg = exec_config(cfg)
+    keys = [sample_key(by_id[x.task_id], {"completion": x.text} if not x.whole_program else {"solution": x.text},
+                       x.line) for x in todo]
+    kept: dict[str, dict[str, Any]] = {}
+    stale = 0
     if resume and out.is_file():
-        kept = [r for _, r in _read_records(out)]
-        done_lines = {r.get("line") for r in kept}
-    _rewrite(out, kept)
-    todo = [x for x in todo if x.line not in done_lines]
-    e = cfg.execution
-    ecfg = EvalConfig(workers=e.workers, timeout=e.timeout, checker=e.checker, memory_mb=e.memory_mb,
-                      examples=False, bootstrap=0)
+        wanted, how = set(keys), settings_key(ecfg)
+        for _, r in _read_records(out):
+            if r.get("program_key") in wanted and r.get("settings_key") == how:
+                kept.setdefault(r["program_key"], r)
+            else:
+                stale += 1
+    _rewrite(out, list(kept.values()))
+    todo = [x for x, k in zip(todo, keys, strict=True) if k not in kept]
     counts: dict[str, int] = {}
-    bar = ProgressBar(len(todo), "exec", progress)
+    bar = ProgressBar(len(todo), "exec", progress, unit="program")
     ex = make_executor(cfg) if todo else None
     try:
         if ex is not None:
@@ -280,20 +403,45 @@ def run_exec(cfg: RecipeConfig, samples: str | Path, verdicts: str | Path | None
         bar.close()
         if ex is not None:
             ex.close()
-    log(f"exec: {len(todo)} programs run, {len(done_lines)} kept from before -> {out}")
-    return {"run": len(todo), "kept": len(done_lines), "outcomes": counts, "out": str(out)}
+    log(f"exec: {len(todo)} programs run, {len(kept)} verdicts kept from before"
+        + (f", {stale} stale ones dropped (their programs or the execution settings changed)" if stale else "")
+        + f" -> {out}")
+    return {"run": len(todo), "kept": len(kept), "stale": stale, "outcomes": counts, "out": str(out)}
+
+
+def exec_hint(cfg: RecipeConfig, samples: Path) -> str:
+    """Commands that make the verdicts of ``samples`` by hand, exactly as printed (the exec stage's settings)."""
+    d, e = cfg.data, cfg.execution
+    out = samples.with_name(samples.name.removesuffix(".jsonl") + ".eval")
+    cmd = ["coderl", "eval", "--dataset", d.dataset, *(["--path", d.path] if d.path else []), "--split",
+           d.train_split, "--samples", str(samples), "--no-examples", "--timeout", str(e.timeout), "--checker",
+           e.checker, "--output", str(out)]
+    return (f"run `{shlex.join(cmd)}` and pass `--verdicts {shlex.quote(str(out / 'verdicts.jsonl'))}`, or let "
+            "`coderl train --stage rl` run the exec stage")
 
 
 # -- critic ----------------------------------------------------------------------------------------------------
 
-def labelled_samples(samples: Path, verdicts: Path, problems: list[Problem]) -> list[tuple[Problem, dict, dict]]:
-    """``(problem, sample record, verdict record)`` for every line of ``samples``, joined on the line number."""
+class Labelled(NamedTuple):
+    """A sample with its verdict: the problem, the samples-file record, its line there and the verdict record."""
+
+    problem: Problem
+    sample: dict[str, Any]
+    line: int
+    verdict: dict[str, Any]
+
+
+def labelled_samples(cfg: RecipeConfig, samples: Path, verdicts: Path, problems: list[Problem]) -> list[Labelled]:
+    """Every line of ``samples`` with its verdict, found by the program's ``program_key`` (not by line: a samples
+    file rewritten since has no verdicts for its new programs, and says so)."""
     from coderl.eval.samples import task_aliases
 
     _need_file(samples, "programs sampled by `coderl sample`", "run `coderl sample` first")
-    _need_file(verdicts, "their execution verdicts", f"run `coderl eval --samples {samples} --no-examples` or the "
-               "recipe's exec stage first")
-    by_line = {r.get("line"): r for _, r in _read_records(verdicts)}
+    _need_file(verdicts, "their execution verdicts", exec_hint(cfg, samples))
+    by_key: dict[str, dict[str, Any]] = {}
+    for _, r in _read_records(verdicts):
+        if r.get("program_key"):
+            by_key.setdefault(r["program_key"], r)
     aliases, by_id = task_aliases(problems), {p.task_id: p for p in problems}
     out = []
     for line, rec in _read_records(samples):
@@ -304,18 +452,20 @@ def labelled_samples(samples: Path, verdicts: Path, problems: list[Problem]) -> 
         if tid is None:
             raise DataError(f"unknown task id {rec['task_id']!r} (not in the configured data split)",
                             field="task_id", line=line, path=str(samples))
-        v = by_line.get(line)
+        v = by_key.get(sample_key(by_id[tid], rec, line))
         if v is None:
-            raise StageError(f"{samples}:{line}: no verdict in {verdicts} for this sample; run the exec stage "
-                             "(it resumes where it stopped)")
-        out.append((by_id[tid], rec, v))
+            raise StageError(f"{samples}:{line}: no verdict in {verdicts} for this program (sampled after the "
+                             "verdicts were made, or they come from an older coderl); run the exec stage again: "
+                             "it runs only the programs without a verdict (" + exec_hint(cfg, samples) + ")")
+        out.append(Labelled(by_id[tid], rec, line, v))
     if not out:
         raise DataError("no samples in file", path=str(samples))
     return out
 
 
-def build_critic(cfg: RecipeConfig):
-    """``(critic, tokenizer)``: a head on a copy of the actor's backbone, or on a separate model's."""
+def build_critic(cfg: RecipeConfig, backbone: str):
+    """``(critic, tokenizer)``: a head on a copy of the actor's backbone (``critic.backbone: actor``; ``backbone``
+    is then the actor's path), or on a separate model's."""
     from coderl.models.actor import ModelLoadError
     from coderl.models.critic import Critic
     from coderl.models.tokenizer import load_tokenizer, prepare_tokenizer
@@ -323,13 +473,13 @@ def build_critic(cfg: RecipeConfig):
     c = cfg.critic
     device = resolve_device(cfg.model.device)
     if c.backbone == "actor":
-        model, tok = load_actor(cfg)
+        model, tok = load_actor(cfg, backbone)
         critic = Critic.from_model(model, c.n_classes, seed=c.seed)
         del model
     else:
-        critic = Critic.from_pretrained_backbone(c.backbone, c.n_classes, seed=c.seed)
+        critic = Critic.from_pretrained_backbone(backbone, c.n_classes, seed=c.seed)
         try:
-            tok = load_tokenizer(c.backbone)
+            tok = load_tokenizer(backbone)
         except Exception as e:  # noqa: BLE001 - TokenizerLoadError names the path
             raise ModelLoadError(str(e)) from e
         prepare_tokenizer(tok, is_encoder_decoder=critic.backbone_part == "encoder")
@@ -338,71 +488,122 @@ def build_critic(cfg: RecipeConfig):
 
 def run_critic_train(cfg: RecipeConfig, samples: str | Path | None = None, verdicts: str | Path | None = None,
                      out: str | Path | None = None, resume: bool = False, progress: bool = True,
-                     log: Log = _quiet) -> dict[str, Any]:
+                     log: Log = _quiet, overwrite: bool = False, redo_stale: bool = False) -> dict[str, Any]:
     """Train the critic on executed samples (+ ground-truth solutions as "passed"); save it to ``out``.
 
-    The critic is checkpointed after every epoch (``out/checkpoints/epoch-N``, the last two kept). ``resume``:
-    a critic already completed in ``out`` is kept; an interrupted one continues after its last finished epoch
-    (with the same critic settings; a changed setting is refused)."""
+    The critic's inputs (its examples, its settings, its backbone's weights) are fingerprinted. ``resume``: a
+    critic already trained on the same inputs is kept (or trained on to a larger ``critic.epochs``), an interrupted
+    one continues from its last checkpoint (``out/checkpoints/step-N``: every epoch and on Ctrl-C); one made from
+    other inputs is refused, or, with ``redo_stale`` (the chain), trained again."""
     import torch
 
+    from coderl.models.actor import model_fingerprint
     from coderl.models.critic import Critic, outcome_label, train_critic
-    from coderl.rl.checkpoint import check_same_config, commit_checkpoint, latest_checkpoint, load_training_state
+    from coderl.rl.checkpoint import commit_checkpoint, latest_checkpoint, resume_point
     from coderl.tasks.prompt import format_prompt
+    from coderl.utils.interrupt import TrainingInterrupted, stop_on_sigint
+    from coderl.utils.scalars import ScalarLog
 
     samples = Path(samples or cfg.out_dir / SAMPLES)
     verdicts = Path(verdicts) if verdicts else verdicts_path(samples)
-    out = Path(out or cfg.out_dir / CRITIC_DIR)
+    out = output_dir(out or cfg.out_dir / CRITIC_DIR, "the critic")
     stats_file = out / "critic_train.json"
-    if resume and stats_file.is_file():
-        log(f"critic: {out} is already trained; kept")
-        return json.loads(stats_file.read_text())
+    doomed = check_outputs("critic train", [out], resume, overwrite)
     c = cfg.critic
-    problems = load_split(cfg)
-    rows = labelled_samples(samples, verdicts, problems)
-    examples = [(format_prompt(p), rec["completion"], outcome_label(v["outcome"], c.n_classes)) for p, rec, v in rows]
+    rows = labelled_samples(cfg, samples, verdicts, load_split(cfg))
+    examples = [(format_prompt(r.problem), r.sample["completion"], outcome_label(r.verdict["outcome"], c.n_classes))
+                for r in rows]
     if c.include_solutions:
         passed = outcome_label("passed", c.n_classes)
-        seen = {p.task_id: p for p, _, _ in rows}
+        seen = {r.problem.task_id: r.problem for r in rows}
         examples += [(format_prompt(p), sol, passed) for p in seen.values()
                      for sol in p.solutions[:max(1, cfg.data.solutions_per_problem)]]
-    critic, tok = build_critic(cfg)
-    settings = {"critic": asdict(c), "examples": len(examples), "backbone_of": cfg.model.path}
+    backbone = actor_path(cfg, "critic", log) if c.backbone == "actor" else c.backbone
+    # critic.epochs is left out: more epochs extend a trained critic instead of making it stale
+    inputs = content_key({k: v for k, v in asdict(c).items() if k != "epochs"}, model_fingerprint(backbone), examples)
+    settings = {"critic": asdict(c), "inputs": inputs}
+    if resume and stats_file.is_file():
+        done = json.loads(stats_file.read_text())
+        if done.get("inputs") == inputs and done.get("epochs", 0) >= c.epochs:
+            log(f"critic: {out} is already trained on these samples and settings; kept")
+            return done
+        if done.get("inputs") != inputs:
+            if not redo_stale:
+                raise StageError(f"critic train: {out} was trained on other inputs (the samples, their verdicts, the "
+                                 "critic settings or the backbone changed since); pass --overwrite to train it again")
+            log(f"critic: {out} was trained on other inputs (samples, verdicts, settings or backbone changed); "
+                "training it again")
+            doomed = [out]
     state = None
-    if resume and (last := latest_checkpoint(out)) is not None:
-        state = load_training_state(last)
-        check_same_config(state["settings"], settings, last)
-        critic.load_state_dict(Critic.load(last, device=critic.device).state_dict())
-        log(f"critic: resuming after epoch {state['epoch']} ({last})")
+    if resume and not doomed:
+        try:
+            found = resume_point(out, settings)
+        except ValueError:
+            if not redo_stale:
+                raise
+            log(f"critic: the checkpoints in {out} are of other inputs or settings; starting over")
+            found, doomed = None, [out]
+        if found is not None:
+            ckpt, state = found
+            log(f"critic: resuming after step {state['steps']} ({ckpt})")
+    critic, tok = build_critic(cfg, backbone)
+    remove_outputs(doomed, "critic train", log if overwrite else _quiet)
+    if state is not None:
+        critic.load_state_dict(Critic.load(ckpt, device=critic.device).state_dict())
 
-    def on_epoch(st: dict[str, Any]) -> None:
+    def on_checkpoint(st: dict[str, Any]) -> None:
         def write(d: Path) -> None:
             critic.save(d, tokenizer=tok)
-            torch.save({**st, "settings": settings}, d / "trainer_state.pt")
+            torch.save({**st, "config": settings}, d / "trainer_state.pt")
 
-        commit_checkpoint(out, f"epoch-{st['epoch']:03d}", write)
+        commit_checkpoint(out, f"step-{st['steps']:06d}", write)
 
-    stats = train_critic(critic, tok, examples, epochs=c.epochs, lr=c.lr, batch_size=c.batch_size, seed=c.seed,
-                         progress=progress, pool=c.pool, token_loss_weight=c.token_loss_weight,
-                         balance_classes=c.balance_classes, max_length=c.max_length, on_epoch=on_epoch,
-                         resume_state=state)
+    writer = ScalarLog(out, cfg.log.wandb_project, "critic", cfg.to_dict())
+    try:
+        with stop_on_sigint(log, "critic") as stop:
+            stats = train_critic(critic, tok, examples, epochs=c.epochs, lr=c.lr, batch_size=c.batch_size,
+                                 seed=c.seed, progress=progress, pool=c.pool, token_loss_weight=c.token_loss_weight,
+                                 balance_classes=c.balance_classes, max_length=c.max_length,
+                                 on_checkpoint=on_checkpoint, resume_state=state, should_stop=stop,
+                                 on_step=lambda r: writer.add_scalar("critic/loss", r["loss"], r["step"]))
+    finally:
+        writer.close()
+    if stats["interrupted"] and stats["epochs"] < c.epochs:
+        raise TrainingInterrupted("critic", stats["steps"], latest_checkpoint(out))
     critic.save(out, tokenizer=tok)
     save_resolved(cfg, out / "recipe.yaml")
     stats = {**stats, "samples": str(samples), "verdicts": str(verdicts), "backbone": c.backbone,
-             "resumed_after_epoch": state["epoch"] if state else 0}
+             "backbone_path": backbone, "inputs": inputs, "resumed_after_step": state["steps"] if state else 0}
     stats_file.write_text(json.dumps(stats, indent=2) + "\n")
     log(f"critic: trained on {stats['examples']} examples, final loss {stats['loss']:.4f} -> {out}")
     return stats
 
 
+def critic_fingerprint(critic_dir: str | Path) -> str:
+    """The fingerprint of a saved critic (its weights and head settings)."""
+    from coderl.models.critic import CRITIC_FILE, WEIGHTS_FILE
+    from coderl.utils.fingerprint import files_key
+
+    d = Path(critic_dir)
+    return files_key([d / WEIGHTS_FILE, d / CRITIC_FILE])
+
+
+def score_key(row: Labelled) -> str:
+    """What a critic score is of: the program (its verdict's key), the sampled tokens and the outcome."""
+    return content_key(row.verdict["program_key"], row.sample.get("completion_ids"), row.verdict["outcome"])
+
+
 def run_critic_score(cfg: RecipeConfig, critic_dir: str | Path | None = None, samples: str | Path | None = None,
                      verdicts: str | Path | None = None, out: str | Path | None = None, resume: bool = False,
-                     progress: bool = True, log: Log = _quiet, batch: int = 64) -> dict[str, Any]:
+                     progress: bool = True, log: Log = _quiet, batch: int = 64, overwrite: bool = False
+                     ) -> dict[str, Any]:
     """Score executed samples with a trained critic: pooled class probabilities and, at every program token,
     the probability of the program's actual outcome (CodeRL's token weights for offline RL).
 
     Token weights line up with the actor's sampled tokens only when the critic shares the actor's tokenizer;
     otherwise they are computed on the critic's own tokens and marked ``aligned: false`` (RL then refuses them).
+    Each score records its sample (:func:`score_key`), the critic (:func:`critic_fingerprint`) and the scoring
+    settings; with ``resume`` only the scores whose three still match are kept.
     """
     import torch
 
@@ -413,63 +614,63 @@ def run_critic_score(cfg: RecipeConfig, critic_dir: str | Path | None = None, sa
 
     samples = Path(samples or cfg.out_dir / SAMPLES)
     verdicts = Path(verdicts) if verdicts else verdicts_path(samples)
-    out = Path(out or cfg.out_dir / SCORED)
+    out = output_file(out or cfg.out_dir / SCORED, "the critic scores")
     critic_dir = Path(critic_dir or cfg.out_dir / CRITIC_DIR)
-    rows = labelled_samples(samples, verdicts, load_split(cfg))
+    doomed = check_outputs("critic score", [out], resume, overwrite)
+    rows = labelled_samples(cfg, samples, verdicts, load_split(cfg))
     critic = Critic.load(critic_dir, device=resolve_device(cfg.model.device))
     ctok = load_tokenizer(critic_dir)
     if ctok.pad_token_id is None:
         ctok.pad_token = ctok.eos_token
-    aligned = same_tokenizer(ctok, cfg.model.path)
-    kept = [r for _, r in _read_records(out)] if resume and out.is_file() else []
-    _rewrite(out, kept)
-    done = {r.get("line") for r in kept}
-    todo = [(line_of(rec, v), p, rec, v) for p, rec, v in rows]
-    todo = [t for t in todo if t[0] not in done]
-    bar = ProgressBar(len(todo), "score", progress)
+    aligned = same_tokenizer(ctok, actor_path(cfg, "critic score", log))
+    made_by, scoring = critic_fingerprint(critic_dir), content_key(cfg.critic.pool, cfg.critic.max_length, aligned)
+    remove_outputs(doomed, "critic score", log)
+    keys = [score_key(r) for r in rows]
+    kept: dict[str, dict[str, Any]] = {}
+    stale = 0
+    if resume and out.is_file():
+        wanted = set(keys)
+        for _, r in _read_records(out):
+            if r.get("key") in wanted and r.get("critic") == made_by and r.get("scoring") == scoring:
+                kept.setdefault(r["key"], r)
+            else:
+                stale += 1
+    _rewrite(out, list(kept.values()))
+    todo, seen = [], set(kept)
+    for r, k in zip(rows, keys, strict=True):
+        if k not in seen:
+            seen.add(k)
+            todo.append((r, k))
+    bar = ProgressBar(len(todo), "score", progress, unit="program")
     try:
         with open(out, "a", encoding="utf-8") as f, torch.no_grad():
             for s in range(0, len(todo), batch):
                 part = todo[s:s + batch]
-                prompts = [format_prompt(p) for _, p, _, _ in part]
-                p_ids, own_ids = encode_pairs(ctok, prompts, [rec["completion"] for _, _, rec, _ in part])
-                prog_ids = [list(rec["completion_ids"]) if aligned and "completion_ids" in rec else own
-                            for (_, _, rec, _), own in zip(part, own_ids, strict=True)]
-                labels = [outcome_label(v["outcome"], critic.n_classes) for _, _, _, v in part]
+                prompts = [format_prompt(r.problem) for r, _ in part]
+                p_ids, own_ids = encode_pairs(ctok, prompts, [r.sample["completion"] for r, _ in part])
+                prog_ids = [list(r.sample["completion_ids"]) if aligned and "completion_ids" in r.sample else own
+                            for (r, _), own in zip(part, own_ids, strict=True)]
+                labels = [outcome_label(r.verdict["outcome"], critic.n_classes) for r, _ in part]
                 pooled = score_programs(critic, p_ids, prog_ids, ctok.pad_token_id, mode=cfg.critic.pool,
                                         max_length=cfg.critic.max_length)
                 tp, mask = program_token_probs(critic, p_ids, prog_ids, labels, ctok.pad_token_id,
                                                max_length=cfg.critic.max_length)
-                for j, (line, _p, rec, v) in enumerate(part):
+                for j, (r, k) in enumerate(part):
                     n = int(mask[j].sum())
                     f.write(json.dumps({
-                        "line": line, "task_id": rec["task_id"], "sample": rec.get("sample"), "outcome": v["outcome"],
+                        "line": r.line, "task_id": r.sample["task_id"], "sample": r.sample.get("sample"),
+                        "outcome": r.verdict["outcome"], "key": k, "critic": made_by, "scoring": scoring,
                         "critic_probs": dict(zip(critic.class_names, [round(x, 6) for x in pooled[j].tolist()],
                                                  strict=True)),
                         "token_probs": [round(x, 6) for x in tp[j, :n].tolist()],
-                        "aligned": bool(aligned and "completion_ids" in rec)}) + "\n")
+                        "aligned": bool(aligned and "completion_ids" in r.sample)}) + "\n")
                 f.flush()
                 bar.update(len(part))
     finally:
         bar.close()
     log(f"critic score: {len(todo)} programs scored ({'aligned with' if aligned else 'NOT aligned with'} the "
-        f"actor's tokens) -> {out}")
-    return {"scored": len(todo), "kept": len(done), "aligned": aligned, "out": str(out)}
-
-
-def line_of(rec: dict[str, Any], verdict: dict[str, Any]) -> int:
-    return int(verdict["line"])
-
-
-def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``: a resume refusal then names exactly the settings that changed."""
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and v:
-            out.update(flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
+        f"actor's tokens), {len(kept)} kept" + (f", {stale} stale ones dropped" if stale else "") + f" -> {out}")
+    return {"scored": len(todo), "kept": len(kept), "stale": stale, "aligned": aligned, "out": str(out)}
 
 
 def same_tokenizer(tok, model_path: str) -> bool:
@@ -498,90 +699,106 @@ def _export_final(model, tok, out_dir: Path, cfg: RecipeConfig, stage: str, step
 
 
 def run_sft(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = False, progress: bool = True,
-            log: Log = _quiet) -> dict[str, Any]:
-    """Supervised fine-tuning on the ground-truth solutions of the training split (CodeRL's warm-up stage)."""
+            log: Log = _quiet, overwrite: bool = False) -> dict[str, Any]:
+    """Supervised fine-tuning of ``model.path`` on the ground-truth solutions of the training split (CodeRL's
+    warm-up stage). ``resume`` continues from the last checkpoint, also a finished run when ``sft.epochs`` is now
+    larger; Ctrl-C saves a checkpoint and raises :class:`~coderl.utils.interrupt.TrainingInterrupted`."""
     import torch
 
-    from coderl.rl.checkpoint import (
-        check_same_config,
-        latest_checkpoint,
-        load_training_state,
-        save_training_state,
-        write_json,
-    )
-    from coderl.rl.loop import _load_weights
+    from coderl.models.actor import model_fingerprint
+    from coderl.rl.checkpoint import flat, latest_checkpoint, resume_actor, save_training_state, write_json
     from coderl.train.sft import train_sft
+    from coderl.utils.interrupt import TrainingInterrupted, stop_on_sigint
+    from coderl.utils.scalars import ScalarLog
 
-    out_dir = Path(out or cfg.out_dir / SFT_DIR)
+    out_dir = output_dir(out or cfg.out_dir / SFT_DIR, "the SFT run")
+    doomed = check_outputs("sft", [out_dir], resume, overwrite)
     problems = load_split(cfg)
     pairs = sft_pairs(cfg, problems)
     if not pairs:
         raise StageError(f"no ground-truth solutions in the {cfg.data.train_split!r} split of {cfg.data.dataset!r}: "
                          "nothing to fine-tune on")
-    model, tok = load_actor(cfg, for_training=True)
-    config = {"sft": asdict(cfg.sft), **flat(cfg.to_dict(), "recipe.")}
+    model, tok = load_actor(cfg, for_training=True, seed=cfg.sft.seed)
+    config = {"sft": asdict(cfg.sft), **flat(cfg.to_dict(), "recipe."),
+              "inputs.model": model_fingerprint(cfg.model.path)}
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.sft.lr,
                             weight_decay=cfg.sft.weight_decay)
-    start, history = 0, []
-    if resume and (ckpt := latest_checkpoint(out_dir)) is not None:
-        state = load_training_state(ckpt)
-        check_same_config(state["config"], config, ckpt)
-        _load_weights(model, ckpt)
-        opt.load_state_dict(state["optimizer"])
-        start, history = state["step"], state["history"]
+    remove_outputs(doomed, "sft", log)
+    start, history, ckpt = resume_actor(out_dir, model, opt, config) if resume else (0, [], None)
+    if ckpt is not None:
         log(f"sft: resuming from {ckpt} (step {start})")
     every = cfg.sft_checkpoint_every
+    saved = start
+    writer = ScalarLog(out_dir, cfg.log.wandb_project, "sft", config)
 
-    def on_step(step: int, loss: float) -> None:
-        history.append({"step": step, "loss": loss})
-        if every and step % every == 0:
-            save_training_state(out_dir, step, model, tok, opt, config, history)
+    def on_step(rec: dict[str, Any]) -> None:
+        nonlocal saved
+        history.append({"step": rec["step"], "loss": rec["loss"]})
+        writer.add_scalar("sft/loss", rec["loss"], rec["step"])
+        writer.add_scalar("sft/lr", rec["lr"], rec["step"])
+        if every and rec["step"] % every == 0:
+            save_training_state(out_dir, rec["step"], model, tok, opt, config, history)
+            saved = rec["step"]
 
-    stats = train_sft(model, tok, pairs, cfg.sft, optimizer=opt, progress=progress, on_step=on_step,
-                      start_step=start)
-    if history and (latest_checkpoint(out_dir) is None or load_training_state(latest_checkpoint(out_dir))["step"]
-                    < stats["steps"]):
+    try:
+        with stop_on_sigint(log, "sft") as stop:
+            stats = train_sft(model, tok, pairs, cfg.sft, optimizer=opt, progress=progress, on_step=on_step,
+                              start_step=start, should_stop=stop)
+    finally:
+        writer.close()
+    if history and saved < stats["steps"]:
         save_training_state(out_dir, stats["steps"], model, tok, opt, config, history)
-    final = _export_final(model, tok, out_dir, cfg, "sft", stats["steps"])
     write_json(out_dir / "history.json", history)
+    if stats["stopped"]:
+        raise TrainingInterrupted("sft", stats["steps"], latest_checkpoint(out_dir))
+    final = _export_final(model, tok, out_dir, cfg, "sft", stats["steps"])
     log(f"sft: {stats['steps']} steps on {len(pairs)} pairs -> {final}")
     return {"steps": stats["steps"], "pairs": len(pairs), "final": str(final), "resumed_from": start}
 
 
 def offline_pool(cfg: RecipeConfig, tok, problems: list[Problem], samples: Path, verdicts: Path,
-                 baseline_verdicts: Path | None, scored: Path | None):
-    """The RL pool from files: sampled tokens, their outcomes and returns, the greedy baseline's return per
-    problem (the mean return of the problem's samples when it has no baseline), and critic token weights."""
+                 baseline: tuple[Path, Path] | None, scored: Path | None, critic_dir: Path | None
+                 ) -> tuple[list, str]:
+    """The RL pool from files, and its fingerprint: sampled tokens, their outcomes and returns, the greedy
+    baseline's return per problem (``baseline``: its samples and verdicts files; the mean return of the problem's
+    samples when there is none), and the token weights of the critic in ``critic_dir`` (scores of another critic,
+    or of other programs, are refused)."""
     from coderl.rl.loop import Rollout
     from coderl.rl.rewards import outcome_reward
     from coderl.tasks.prompt import format_prompt
 
-    rows = labelled_samples(samples, verdicts, problems)
+    rows = labelled_samples(cfg, samples, verdicts, problems)
     base: dict[str, float] = {}
-    if baseline_verdicts is not None and baseline_verdicts.is_file():
-        base = {r["task_id"]: outcome_reward(r["outcome"]) for _, r in _read_records(baseline_verdicts)}
-    weights: dict[int, dict[str, Any]] = {}
+    if baseline is not None and baseline[0].is_file() and baseline[1].is_file():
+        base = {r.problem.task_id: outcome_reward(r.verdict["outcome"])
+                for r in labelled_samples(cfg, baseline[0], baseline[1], problems)}
+    weights: dict[str, dict[str, Any]] = {}
+    made_by = ""
     if scored is not None:
         _need_file(scored, "critic scores of the samples", "run `coderl critic score` (or set rl.use_critic=false)")
-        weights = {r["line"]: r for _, r in _read_records(scored)}
+        made_by = critic_fingerprint(critic_dir) if critic_dir is not None and critic_dir.is_dir() else ""
+        weights = {r["key"]: r for _, r in _read_records(scored) if r.get("key") and r.get("critic") == made_by}
     by_task: dict[str, list[float]] = {}
-    for p, _, v in rows:
-        by_task.setdefault(p.task_id, []).append(outcome_reward(v["outcome"]))
+    for r in rows:
+        by_task.setdefault(r.problem.task_id, []).append(outcome_reward(r.verdict["outcome"]))
     prompt_ids = {}
-    rollouts = []
-    for p, rec, v in rows:
+    rollouts, parts = [], []
+    for row in rows:
+        p, rec, v = row.problem, row.sample, row.verdict
         if "completion_ids" not in rec:
             raise DataError("missing (offline RL trains on the sampled tokens; sample with `coderl sample`)",
-                            field="completion_ids", line=int(v["line"]), path=str(samples))
+                            field="completion_ids", line=row.line, path=str(samples))
         if p.task_id not in prompt_ids:
             prompt_ids[p.task_id] = list(tok([format_prompt(p)])["input_ids"][0]) or [tok.eos_token_id]
         r = Rollout(p, prompt_ids[p.task_id], list(rec["completion_ids"]), rec["completion"], v["outcome"],
                     outcome_reward(v["outcome"]))
         r.baseline = base.get(p.task_id, sum(by_task[p.task_id]) / len(by_task[p.task_id]))
-        w = weights.get(int(v["line"]))
+        key = score_key(row)
         if scored is not None:
+            w = weights.get(key)
             if w is None:
-                raise StageError(f"{scored}: no critic score for line {v['line']} of {samples}; rerun "
+                raise StageError(f"{scored}: no score by the critic in {critic_dir} for line {row.line} of {samples} "
+                                 "(the samples or the critic changed since it was scored); rerun "
                                  "`coderl critic score --resume`")
             if not w.get("aligned", False):
                 raise StageError(f"{scored}: the critic's tokenizer differs from the actor's, so its token weights do "
@@ -589,67 +806,89 @@ def offline_pool(cfg: RecipeConfig, tok, problems: list[Problem], samples: Path,
                                  "set rl.use_critic=false")
             r.token_probs = list(w["token_probs"])
         rollouts.append(r)
-    return rollouts
+        parts.append((key, r.baseline))
+    return rollouts, content_key(parts, made_by)
 
 
 def run_rl(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = False, progress: bool = True,
            log: Log = _quiet, samples: str | Path | None = None, verdicts: str | Path | None = None,
-           baseline_verdicts: str | Path | None = None, scored: str | Path | None = None,
-           critic_dir: str | Path | None = None) -> dict[str, Any]:
-    """RL fine-tuning: offline (``rl.mode: offline``, the paper: a fixed pool from the files of the earlier stages)
-    or online (sample, execute and, for ``coderl``, weight by the critic every step)."""
-    from coderl.models.critic import Critic
-    from coderl.rl.checkpoint import write_json
-    from coderl.rl.loop import train_rl
+           baseline: str | Path | None = None, scored: str | Path | None = None,
+           critic_dir: str | Path | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """RL fine-tuning of :func:`actor_path`: offline (``rl.mode: offline``, the paper: a fixed pool from the files
+    of the earlier stages) or online (sample, execute and, for ``coderl``, weight by the critic every step).
 
-    out_dir = Path(out or cfg.out_dir / RL_DIR)
+    The checkpoints record the actor's fingerprint and the pool's (or the online critic's), so ``resume`` refuses
+    to continue on other inputs; a finished run resumed with a larger ``rl.steps`` is extended. Ctrl-C saves a
+    checkpoint and raises :class:`~coderl.utils.interrupt.TrainingInterrupted`."""
+    from coderl.models.actor import model_fingerprint
+    from coderl.models.critic import Critic
+    from coderl.rl.checkpoint import flat, latest_checkpoint, write_json
+    from coderl.rl.loop import train_rl
+    from coderl.utils.interrupt import TrainingInterrupted, stop_on_sigint
+
+    out_dir = output_dir(out or cfg.out_dir / RL_DIR, "the RL run")
+    doomed = check_outputs("rl", [out_dir], resume, overwrite)
     problems = load_split(cfg)
-    model, tok = load_actor(cfg, for_training=True)
+    actor = actor_path(cfg, "rl", log)
+    model, tok = load_actor(cfg, actor, for_training=True, seed=cfg.rl.seed)
+    inputs = {"actor": model_fingerprint(actor)}
     use_critic = cfg.rl.needs_critic
+    cdir = Path(critic_dir or cfg.out_dir / CRITIC_DIR)
     critic, pool = None, None
     if cfg.rl.mode == "offline":
         s = Path(samples or cfg.out_dir / SAMPLES)
-        b = Path(baseline_verdicts) if baseline_verdicts else verdicts_path(cfg.out_dir / BASELINE)
+        b = Path(baseline or cfg.out_dir / BASELINE)
         sc = Path(scored or cfg.out_dir / SCORED) if use_critic else None
-        pool = offline_pool(cfg, tok, problems, s, Path(verdicts) if verdicts else verdicts_path(s), b, sc)
+        pool, inputs["pool"] = offline_pool(cfg, tok, problems, s, Path(verdicts) if verdicts else verdicts_path(s),
+                                            (b, verdicts_path(b)), sc, cdir if use_critic else None)
         log(f"rl: offline pool of {len(pool)} programs from {s}")
     elif use_critic:
-        cdir = Path(critic_dir or cfg.out_dir / CRITIC_DIR)
         if not (cdir / "critic.json").is_file():
             raise StageError(f"{cdir}: no trained critic (online coderl weights tokens by it); run `coderl critic "
                              "train` or set rl.use_critic=false")
         critic = Critic.load(cdir, device=resolve_device(cfg.model.device))
+        inputs["critic"] = critic_fingerprint(cdir)
         from coderl.models.tokenizer import load_tokenizer
 
         if load_tokenizer(cdir).get_vocab() != tok.get_vocab():
             raise StageError(f"{cdir}: the critic's tokenizer differs from the actor's; online token weights need the "
                              "same tokens (use critic.backbone: actor) or set rl.use_critic=false")
+    remove_outputs(doomed, "rl", log)
     executor = make_executor(cfg) if pool is None else None
     try:
         if executor is not None:
             executor.start()
-        history = train_rl(model, tok, problems, executor, cfg.rl, critic=critic, sft_pairs=sft_pairs(cfg, problems),
-                           out_dir=out_dir, resume=resume, progress=progress,
-                           extra_config=flat(cfg.to_dict(), "recipe."), offline_rollouts=pool)
+        with stop_on_sigint(log, "rl") as stop:
+            history = train_rl(model, tok, problems, executor, cfg.rl, critic=critic,
+                               sft_pairs=sft_pairs(cfg, problems), out_dir=out_dir, resume=resume, progress=progress,
+                               extra_config={**flat(cfg.to_dict(), "recipe."), **flat(inputs, "inputs.")},
+                               offline_rollouts=pool, should_stop=stop, wandb_project=cfg.log.wandb_project)
     finally:
         if executor is not None:
             executor.close()
-    final = _export_final(model, tok, out_dir, cfg, "rl", len(history))
     write_json(out_dir / "history.json", history)
+    if stop.requested and len(history) < cfg.rl.steps:
+        raise TrainingInterrupted("rl", len(history), latest_checkpoint(out_dir))
+    final = _export_final(model, tok, out_dir, cfg, "rl", len(history))
     last = history[-1] if history else {}
     log(f"rl: {len(history)} steps ({cfg.rl.mode}, {cfg.rl.algo}); last reward {last.get('reward', float('nan')):+.3f}"
         f" -> {final}")
     return {"steps": len(history), "final": str(final), "mode": cfg.rl.mode, "last": last}
 
 
-def run_chain(cfg: RecipeConfig, resume: bool = False, progress: bool = True, log: Log = _quiet) -> dict[str, Any]:
-    """Everything an RL run needs, in order, each stage skipped when its files are already complete:
-    sample -> exec -> critic train -> critic score (offline) -> RL. Earlier stages always reuse their files;
-    RL itself continues from its last checkpoint only with ``resume``."""
+def run_chain(cfg: RecipeConfig, resume: bool = False, progress: bool = True, log: Log = _quiet,
+              overwrite: bool = False) -> dict[str, Any]:
+    """Everything an RL run needs, in order: sample -> exec -> critic train -> critic score (offline) -> RL.
+
+    The earlier stages keep what is still valid and redo what is stale (the exec stage runs the programs without
+    a verdict, the critic is trained again when its inputs changed, stale scores are redone); a samples file drawn
+    with other settings or another model is refused. ``resume`` / ``overwrite`` apply to the RL stage's own
+    files, which are checked before anything runs."""
     use_critic = cfg.rl.needs_critic
     offline = cfg.rl.mode == "offline"
+    check_outputs("rl", [output_dir(cfg.out_dir / RL_DIR, "the RL run")], resume, overwrite)
     report: dict[str, Any] = {}
-    save_resolved(cfg, cfg.out_dir / "config.yaml")
+    save_resolved(cfg, output_file(cfg.out_dir / "config.yaml", "the resolved config"))
     if offline or use_critic:
         samples = cfg.out_dir / SAMPLES
         report["sample"] = run_sample(cfg, resume=True, progress=progress, log=log)
@@ -657,28 +896,28 @@ def run_chain(cfg: RecipeConfig, resume: bool = False, progress: bool = True, lo
         if cfg.sampling.greedy_baseline:
             report["exec_baseline"] = run_exec(cfg, cfg.out_dir / BASELINE, progress=progress, log=log)
         if use_critic:
-            report["critic_train"] = run_critic_train(cfg, resume=True, progress=progress, log=log)
+            report["critic_train"] = run_critic_train(cfg, resume=True, progress=progress, log=log, redo_stale=True)
             if offline:
                 report["critic_score"] = run_critic_score(cfg, resume=True, progress=progress, log=log)
-    report["rl"] = run_rl(cfg, resume=resume, progress=progress, log=log)
+    report["rl"] = run_rl(cfg, resume=resume, progress=progress, log=log, overwrite=overwrite)
     return report
 
 
-def repair_actor_path(cfg: RecipeConfig) -> str:
-    """The actor whose failures the repair model learns to fix: ``repair.actor``, else the run's newest model."""
+def repair_actor_path(cfg: RecipeConfig, log: Log = _quiet) -> str:
+    """The actor whose failures the repair model learns to fix: ``repair.actor``, else the run's newest model
+    (its RL model, else :func:`actor_path`)."""
     if cfg.repair.actor:
         return cfg.repair.actor
-    for stage in (RL_DIR, SFT_DIR):
-        final = cfg.out_dir / stage / "final"
-        if (final / "config.json").is_file():
-            return str(final)
-    if not cfg.model.path:
+    final = cfg.out_dir / RL_DIR / "final"
+    if (final / "config.json").is_file():
+        return str(final)
+    if not cfg.model.path and not (cfg.out_dir / SFT_DIR / "final" / "config.json").is_file():
         raise StageError("no actor for the repair stage: set repair.actor or model.path, or train one first")
-    return cfg.model.path
+    return actor_path(cfg, "repair", log)
 
 
 def run_repair(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = False, progress: bool = True,
-               log: Log = _quiet) -> dict[str, Any]:
+               log: Log = _quiet, overwrite: bool = False) -> dict[str, Any]:
     """Train critic sampling's repair model: sample the actor on the training split, run the example and hidden
     tests, pair every failure with the nearest passing program (ground truth or a passing sample), fine-tune.
     With ``resume`` a finished repair model is kept as it is."""
@@ -688,18 +927,21 @@ def run_repair(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = 
     from coderl.models.actor import save_checkpoint
     from coderl.models.lora import merged
     from coderl.rl.checkpoint import write_json
+    from coderl.utils.scalars import ScalarLog
 
     r = cfg.repair
-    out_dir = Path(out or cfg.out_dir / REPAIR_DIR)
+    out_dir = output_dir(out or cfg.out_dir / REPAIR_DIR, "the repair model")
+    doomed = check_outputs("repair", [out_dir], resume, overwrite)
     if resume and (out_dir / "summary.json").is_file() and (out_dir / "final" / "config.json").is_file():
         log(f"repair: {out_dir / 'final'} is complete; kept")
         return json.loads((out_dir / "summary.json").read_text())
-    actor_path = repair_actor_path(cfg)
-    log(f"repair: actor {actor_path}")
+    actor = repair_actor_path(cfg, log)
+    log(f"repair: actor {actor}")
     problems = load_split(cfg)
     if r.max_problems is not None and r.max_problems < len(problems):
         problems = random.Random(r.seed).sample(problems, r.max_problems)
-    model, tok = load_actor(cfg, actor_path)
+    model, tok = load_actor(cfg, actor)
+    remove_outputs(doomed, "repair", log)
     with make_executor(cfg) as ex:
         examples, counts = collect_repair_examples(
             model, tok, problems, ex, r.samples_per_problem, max_new_tokens=r.max_new_tokens or
@@ -714,13 +956,17 @@ def run_repair(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = 
     elif getattr(model.config, "model_type", None) == "gpt2":
         repair = new_repair_model(tok, model, n_positions=r.positions, seed=r.seed)
     else:  # any other architecture: fine-tune the actor's own weights (sampling is over)
-        repair = with_lora(cfg, model)
+        repair = with_lora(cfg, model, r.seed)
     del model  # the GPT-2 repair model holds a copy: the actor itself need not stay in memory while it trains
+    writer = ScalarLog(out_dir, cfg.log.wandb_project, "repair", cfg.to_dict())
     try:
-        hist = train_repair(repair, tok, examples, r.train, progress=progress)
+        hist = train_repair(repair, tok, examples, r.train, progress=progress,
+                            on_step=lambda rec: writer.add_scalar("repair/loss", rec["loss"], rec["step"]))
     except ValueError as e:
         raise StageError(f"repair: {e}") from None
-    info = {"actor": actor_path, "problems": len(problems), **counts, "steps": hist["steps"],
+    finally:
+        writer.close()
+    info = {"actor": actor, "problems": len(problems), **counts, "steps": hist["steps"],
             "trained_pairs": hist["pairs"], "dropped": hist["dropped"],
             "final_loss": hist["loss"][-1] if hist["loss"] else None}
     final = save_checkpoint(merged(repair), tok, out_dir / "final",

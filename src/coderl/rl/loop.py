@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from coderl.models.generate import Completion, SamplingConfig, generate
 from coderl.models.logprobs import completion_logprobs
 from coderl.models.precision import Precision, chunks
 from coderl.rl.advantages import greedy_baseline_advantages, group_advantages
-from coderl.rl.checkpoint import check_same_config, latest_checkpoint, load_training_state, save_training_state
+from coderl.rl.checkpoint import resume_actor, save_training_state
 from coderl.rl.config import RLConfig
 from coderl.rl.losses import (
     aggregate,
@@ -51,6 +51,8 @@ from coderl.tasks.problem import Problem
 from coderl.tasks.prompt import format_prompt
 from coderl.train.sft import encode_pairs
 from coderl.utils.progress import ProgressBar
+from coderl.utils.scalars import ScalarLog
+from coderl.utils.seeding import seeded, stream_seed
 
 
 @dataclass
@@ -72,17 +74,23 @@ class Rollout:
 def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor, cfg: RLConfig,
              critic=None, sft_pairs: Sequence[tuple[str, str]] = (), out_dir: str | Path | None = None,
              resume: bool = False, progress: bool = True, extra_config: dict[str, Any] | None = None,
-             offline_rollouts: Sequence[Rollout] | None = None, rollout_backend=None) -> list[dict]:
+             offline_rollouts: Sequence[Rollout] | None = None, rollout_backend=None,
+             should_stop: Callable[[], bool] | None = None, wandb_project: str | None = None) -> list[dict]:
     """Fine-tune ``policy`` in place with RL on ``problems``; returns the per-step history.
 
     ``critic`` (coderl.models.critic.Critic, n_classes 4) weights tokens when ``cfg.algo == "coderl"`` and
     ``cfg.critic_weighted``. ``sft_pairs`` (prompt text, program) feed the supervised term. With ``out_dir``,
-    resumable checkpoints and tensorboard scalars go there; ``resume`` continues from the newest checkpoint.
+    resumable checkpoints and tensorboard scalars (and wandb ones with ``wandb_project``) go there; ``resume``
+    continues from the newest checkpoint, also one of a finished run when ``cfg.steps`` is now larger.
     ``offline_rollouts`` (mode "offline"): a pool already sampled, executed and critic-scored by earlier stages
     (outcome, reward, baseline and ``token_probs`` set), used instead of sampling one here.
     ``rollout_backend`` (e.g. coderl.scale.ray_rollout.RayRollouts) takes over phases 2-3 of online steps: its
     ``rollouts(policy, batch, cfg, seed, executor)`` returns executed rollouts and its ``last_stats`` join the
     step's record; ``executor`` may be any object with ``run(requests)`` (e.g. coderl.scale.RayExecutor).
+    ``should_stop()`` is asked after every step; when it says so, a checkpoint is saved and the run returns.
+
+    Every step draws from its own seeded streams (problems, sampling, supervised pairs and dropout masks), so
+    two runs of one config are identical and a resumed run continues exactly as the uninterrupted one.
     """
     if cfg.needs_critic and critic is None and offline_rollouts is None:
         raise ValueError(f"algo={cfg.algo!r} with use_critic={cfg.use_critic}, critic_online_lr={cfg.critic_online_lr} "
@@ -91,65 +99,82 @@ def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor,
     opt = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, weight_decay=0.0)
     history: list[dict] = []
     start = 0
-    if resume and out_dir is not None and (ckpt := latest_checkpoint(out_dir)) is not None:
-        state = load_training_state(ckpt)
-        check_same_config(state["config"], config, ckpt)
-        _load_weights(policy, ckpt)
-        opt.load_state_dict(state["optimizer"])
-        start, history = state["step"], state["history"]
+    if resume and out_dir is not None:
+        start, history, _ = resume_actor(out_dir, policy, opt, config)
     sft_data = encode_pairs(tokenizer, sft_pairs) if sft_pairs and cfg.sft_weight > 0 else []
-    writer = _tensorboard(out_dir)
+    device = next(policy.parameters()).device
     pool = None
     if cfg.mode == "offline":
         pool = (_offline_pool(policy, tokenizer, problems, executor, cfg, critic) if offline_rollouts is None
                 else _given_pool(offline_rollouts, cfg))
-    amp = Precision(cfg.precision, next(policy.parameters()).device)  # one per run: fp16's loss scale persists
+    amp = Precision(cfg.precision, device)  # one per run: fp16's loss scale persists
     reference = Reference(policy) if cfg.kl_coef > 0 else None
     online = OnlineCritic(critic, cfg.critic_online_lr) if cfg.critic_online_lr > 0 else None
+    writer = ScalarLog(out_dir, wandb_project, "rl", config) if out_dir is not None else None
     t0 = time.monotonic()
-    bar = ProgressBar(cfg.steps, "rl", progress)
-    bar.update(start)
-    for step in range(start, cfg.steps):
-        if cfg.time_budget_s is not None and time.monotonic() - t0 >= cfg.time_budget_s:
-            break
-        rng = random.Random(cfg.seed * 1_000_003 + step)  # per-step streams: a resumed run draws the same
-        t_step = time.monotonic()
-        # 1-5: a batch of rollouts with outcomes, returns, baselines and token weights
-        extra: dict[str, float] = {}
-        if pool is None:
-            batch, rollouts, gen_stats = generate_and_execute(  # 1-3
-                policy, tokenizer, problems, executor, cfg, rng, rollout_backend, critic)
-            extra.update(gen_stats)
-            if cfg.algo == "coderl":
-                add_greedy_baselines(policy, tokenizer, batch, executor, rollouts, cfg)
-            weights = token_weights(critic, tokenizer, rollouts, cfg)  # 4
-            values = critic_values(critic, tokenizer, rollouts) if cfg.algo == "actor-critic" else None
-        else:
-            (rollouts, weights), values = pool.draw(cfg.problems_per_step * cfg.samples_per_problem, rng), None
-        extra.update(shape_returns(policy, tokenizer, rollouts, cfg, reference, amp))  # 5
-        adv = advantages(rollouts, cfg, values)
-        # 6: update (the policy, then the critic on this step's verdicts: next step's weights and values)
-        stats = update(policy, opt, tokenizer, rollouts, adv, weights, sft_data, cfg, rng, amp, reference)
-        if online is not None and rollouts:
-            stats["critic_loss"] = online.step([r.prompt_ids for r in rollouts], [r.completion_ids for r in rollouts],
-                                               [outcome_label(r.outcome, critic.n_classes) for r in rollouts],
-                                               tokenizer.pad_token_id)
-        # 7: log
-        record = log_step(step + 1, rollouts, adv, {**stats, **extra}, time.monotonic() - t_step, writer)
-        record.update(getattr(rollout_backend, "last_stats", None) or {})
-        history.append(record)
-        bar.update(1, f"reward {record['reward']:+.2f} pass {record['pass_rate']:.2f}")
-        # 8: checkpoint
-        if out_dir is not None and cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
-            save_training_state(out_dir, step + 1, policy, tokenizer, opt, config, history)
-    bar.close()
-    if out_dir is not None and history and (latest_checkpoint(out_dir) is None or
-                                            load_training_state(latest_checkpoint(out_dir))["step"] < len(history)):
+    saved = start
+    bar = ProgressBar(cfg.steps, "rl", progress, unit="step", start=start)
+    try:
+        for step in range(start, cfg.steps):
+            if cfg.time_budget_s is not None and time.monotonic() - t0 >= cfg.time_budget_s:
+                break
+            rng = random.Random(stream_seed(cfg.seed, step))
+            t_step = time.monotonic()
+            with seeded(stream_seed(cfg.seed, step), device):  # dropout masks (and any other torch draw)
+                record = _step(policy, tokenizer, problems, executor, cfg, critic, sft_data, pool, opt, amp, rng,
+                               rollout_backend, step, reference, online)
+            record["seconds"] = time.monotonic() - t_step
+            if writer is not None:
+                log_scalars(writer, record)
+            history.append(record)
+            bar.update(1, f"reward {record['reward']:+.3f} pass {record['pass_rate']:.2f} "
+                          f"loss {record['loss_pg'] + cfg.sft_weight * record['loss_sft']:.4f}",
+                       tokens=record["tokens"])
+            # 8: checkpoint
+            stop = should_stop is not None and should_stop()
+            if out_dir is not None and (stop or cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0):
+                save_training_state(out_dir, step + 1, policy, tokenizer, opt, config, history)
+                saved = step + 1
+            if stop:
+                break
+    finally:
+        bar.close()
+        if writer is not None:
+            writer.close()
+    if out_dir is not None and history and saved < len(history):
         save_training_state(out_dir, len(history), policy, tokenizer, opt, config, history)
-    if writer is not None:
-        writer.close()
     policy.eval()
     return history
+
+
+def _step(policy, tokenizer, problems: Sequence[Problem], executor: Executor, cfg: RLConfig, critic,
+          sft_data: list[tuple[list[int], list[int]]], pool: _OfflinePool | None, opt: torch.optim.Optimizer,
+          amp: Precision, rng: random.Random, rollout_backend, step: int, reference: Reference | None = None,
+          online: OnlineCritic | None = None) -> dict[str, Any]:
+    """Phases 1-7 of one step; returns its history record."""
+    # 1-5: a batch of rollouts with outcomes, returns, baselines and token weights
+    extra: dict[str, float] = {}
+    if pool is None:
+        batch, rollouts, gen_stats = generate_and_execute(  # 1-3
+            policy, tokenizer, problems, executor, cfg, rng, rollout_backend, critic)
+        extra.update(gen_stats)
+        if cfg.algo == "coderl":
+            add_greedy_baselines(policy, tokenizer, batch, executor, rollouts, cfg)
+        weights = token_weights(critic, tokenizer, rollouts, cfg)  # 4
+        values = critic_values(critic, tokenizer, rollouts) if cfg.algo == "actor-critic" else None
+    else:
+        (rollouts, weights), values = pool.draw(cfg.problems_per_step * cfg.samples_per_problem, rng), None
+    extra.update(shape_returns(policy, tokenizer, rollouts, cfg, reference, amp))  # 5
+    adv = advantages(rollouts, cfg, values)
+    # 6: update (the policy, then the critic on this step's verdicts: next step's weights and values)
+    stats = update(policy, opt, tokenizer, rollouts, adv, weights, sft_data, cfg, rng, amp, reference)
+    if online is not None and rollouts:
+        stats["critic_loss"] = online.step([r.prompt_ids for r in rollouts], [r.completion_ids for r in rollouts],
+                                           [outcome_label(r.outcome, critic.n_classes) for r in rollouts],
+                                           tokenizer.pad_token_id)
+    record = log_step(step + 1, rollouts, adv, {**stats, **extra})  # 7
+    record.update(getattr(rollout_backend, "last_stats", None) or {})
+    return record
 
 
 # -- phases -------------------------------------------------------------------------------------------------
@@ -475,23 +500,25 @@ class Reference:
             return _logprobs(self._policy, tokenizer, rollouts, idx, amp)
 
 
-def log_step(step: int, rollouts: Sequence[Rollout], adv: torch.Tensor, stats: dict[str, float], seconds: float,
-             writer) -> dict[str, Any]:
-    """7. One history record (and tensorboard scalars): returns, pass rate, outcome mix, and the update's
-    statistics (losses; with ratios the share of clipped tokens; the KL; the sampler/trainer mismatch; the share
-    of groups dynamic sampling dropped)."""
+def log_step(step: int, rollouts: Sequence[Rollout], adv: torch.Tensor, stats: dict[str, float]) -> dict[str, Any]:
+    """7. One history record (the caller adds the step's seconds): returns, pass rate, outcome mix, tokens, and the
+    update's statistics (losses; with ratios the share of clipped tokens; the KL; the sampler/trainer mismatch; the
+    shares of groups dropped and of programs filtered)."""
     n = max(1, len(rollouts))
     mix = {o: sum(r.outcome == o for r in rollouts) / n
            for o in ("compile_error", "runtime_error", "failed_test", "passed")}
-    rec = {"step": step, "reward": sum(r.reward for r in rollouts) / n, "pass_rate": mix["passed"],
-           "adv_abs": adv.abs().mean().item() if len(adv) else 0.0, **stats, "seconds": seconds, "outcomes": mix}
-    if writer is not None:
-        for k, v in rec.items():
-            if isinstance(v, float | int) and k != "step":
-                writer.add_scalar(f"rl/{k}", v, step)
-        for o, v in mix.items():
-            writer.add_scalar(f"rl/outcome_{o}", v, step)
-    return rec
+    return {"step": step, "reward": sum(r.reward for r in rollouts) / n, "pass_rate": mix["passed"],
+            "adv_abs": adv.abs().mean().item() if len(adv) else 0.0, **stats,
+            "tokens": sum(len(r.completion_ids) for r in rollouts), "outcomes": mix}
+
+
+def log_scalars(writer: ScalarLog, rec: dict[str, Any]) -> None:
+    """A step's record as tensorboard (and wandb) scalars: every number in it, and the outcome mix."""
+    for k, v in rec.items():
+        if isinstance(v, float | int) and k != "step":
+            writer.add_scalar(f"rl/{k}", v, rec["step"])
+    for o, v in rec["outcomes"].items():
+        writer.add_scalar(f"rl/outcome_{o}", v, rec["step"])
 
 
 # -- helpers ------------------------------------------------------------------------------------------------
@@ -539,34 +566,3 @@ def _given_pool(rollouts: Sequence[Rollout], cfg: RLConfig) -> _OfflinePool:
         probs[b, : len(r.token_probs)] = torch.tensor(r.token_probs, dtype=torch.float32)
         mask[b, : len(r.completion_ids)] = 1.0
     return _OfflinePool(list(rollouts), critic_weights(probs, mask, cfg.critic_floor))
-
-
-def _load_weights(policy, ckpt: Path) -> None:
-    from safetensors.torch import load_file
-
-    from coderl.models.lora import load_adapter_weights
-
-    if load_adapter_weights(policy, ckpt):  # a LoRA run's checkpoint holds the adapters only
-        return
-
-    files = sorted(ckpt.glob("*.safetensors"))
-    state: dict[str, torch.Tensor] = {}
-    for f in files:
-        state.update(load_file(str(f)))
-    missing, unexpected = policy.load_state_dict(state, strict=False)
-    real_missing = [k for k in missing if not k.endswith("lm_head.weight")]  # tied to the input embeddings
-    if real_missing or unexpected:
-        raise ValueError(f"checkpoint {ckpt} does not match the model: missing {real_missing[:5]}, "
-                         f"unexpected {unexpected[:5]}")
-    if hasattr(policy, "tie_weights"):
-        policy.tie_weights()
-
-
-def _tensorboard(out_dir: str | Path | None):
-    if out_dir is None:
-        return None
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # tensorboard is optional
-        return None
-    return SummaryWriter(str(Path(out_dir) / "tensorboard"))

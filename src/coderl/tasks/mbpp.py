@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from coderl.tasks.problem import DataError, Problem, iter_jsonl
+from coderl.tasks.problem import DataError, Problem
 
 SOURCE = "mbpp"
 HF_ID = "google-research-datasets/mbpp"
@@ -103,32 +103,46 @@ def problem_from_record(d: dict[str, Any], lineno: int | None = None, path: str 
     )
 
 
-def _hf_rows(hf_id: str, split: str, config: str) -> list[tuple[int | None, dict[str, Any]]]:
-    try:
-        import datasets
-    except ImportError:
-        raise DataError("no --path given and the `datasets` package is not installed "
-                        "(pip install 'coderl[data]')", path=hf_id) from None
+def _hub_rows(hf_id: str, split: str, config: str) -> list[tuple[int | None, dict[str, Any]]]:
+    from coderl.tasks.rows import dataset_rows
+
     names = list(SPLITS) if split == "all" else [split]
-    rows: list[tuple[int | None, dict[str, Any]]] = []
-    for name in names:
-        try:
-            ds = datasets.load_dataset(hf_id, config, split=name)
-        except Exception as e:  # network, hub or cache errors all mean: cannot get the data this way
-            raise DataError(f"could not load split {name!r} of {config!r} through `datasets` "
-                            f"({type(e).__name__}: {e}); download mbpp.jsonl and pass --path", path=hf_id) from None
-        rows += [(None, dict(r)) for r in ds]
+    return [(None, r) for name in names for r in dataset_rows(hf_id, name, config)]
+
+
+def _local_rows(path: Path, split: str, config: str) -> list[tuple[int | None, dict[str, Any]]]:
+    from coderl.tasks.rows import local_rows, read_row_file
+
+    if path.is_file():  # the original mbpp.jsonl, or a file of HF rows (sanitized-mbpp.json, a parquet shard)
+        return read_row_file(path)
+    rows = []
+    for name in (list(SPLITS) if split == "all" else [split]):
+        found = local_rows(path, name, config)
+        if found is None:
+            raise DataError(f"no split {name!r} here (expected MBPP rows: {name}.jsonl, a {name}-*.parquet shard "
+                            "or a copy of the hub repository)", path=str(path))
+        rows += found
     return rows
 
 
 def load_mbpp(path: str | Path | None = None, split: str = "test", hf_id: str = HF_ID, hf_config: str = "full",
               challenge_tests: bool = False) -> list[Problem]:
-    """Load an MBPP split from the original JSONL at ``path``, or from the HF hub when ``path`` is None."""
+    """Load an MBPP split from ``path``: the original ``mbpp.jsonl``, a file of HF rows (the ``sanitized`` layout
+    too, e.g. ``sanitized-mbpp.json``, or parquet), a local copy of the hub repository, or a hub id; from the HF
+    hub (``hf_id``, config ``hf_config``) when ``path`` is None. Problems are filtered to ``split`` by task id."""
+    from coderl.utils.hub import looks_local
+
     if split not in SPLITS and split != "all":
         raise DataError(f"unknown MBPP split {split!r}; expected one of {', '.join(SPLITS)}, all")
     where = str(path) if path is not None else hf_id
-    rows: list[tuple[int | None, dict[str, Any]]] = list(iter_jsonl(where)) if path is not None else \
-        _hf_rows(hf_id, split, hf_config)
+    # by its text: the CLI hands over a Path even for a hub id
+    if path is None or not looks_local(str(path)):
+        rows = _hub_rows(where, split, hf_config)
+    elif not Path(path).exists():
+        raise DataError("no such file or directory (expected mbpp.jsonl, a file of HF rows, or a hub id)",
+                        path=where)
+    else:
+        rows = _local_rows(Path(path), split, hf_config)
     problems, seen = [], set()
     for lineno, d in rows:
         p = problem_from_record(d, lineno, where, challenge_tests)

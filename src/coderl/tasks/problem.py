@@ -108,6 +108,7 @@ class Problem:
 
 
 def write_problems(problems: list[Problem], path: str | Path) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         for p in problems:
             f.write(json.dumps(p.to_dict()) + "\n")

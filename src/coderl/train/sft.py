@@ -11,12 +11,14 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 
 from coderl.models.logprobs import completion_logprobs
 from coderl.rl.losses import sft_loss
 from coderl.utils.progress import ProgressBar
+from coderl.utils.seeding import seeded, stream_seed
 
 
 @dataclass
@@ -76,14 +78,19 @@ def lr_at(step: int, total: int, cfg: SFTConfig) -> float:
 
 def train_sft(model, tokenizer, pairs: Sequence[tuple[str, str]], cfg: SFTConfig,
               optimizer: torch.optim.Optimizer | None = None, progress: bool = True,
-              on_step: Callable[[int, float], None] | None = None, start_step: int = 0) -> dict:
-    """Fine-tune ``model`` in place on (prompt, program) pairs. Returns {"steps", "loss", "seconds"}.
+              on_step: Callable[[dict[str, Any]], None] | None = None, start_step: int = 0,
+              should_stop: Callable[[], bool] | None = None) -> dict:
+    """Fine-tune ``model`` in place on (prompt, program) pairs. Returns {"steps", "loss", "seconds", "stopped"}.
 
-    ``start_step`` resumes a run (weights and ``optimizer`` restored by the caller): the first ``start_step``
-    batches are drawn but not trained on, so data order and learning rates continue as if never interrupted."""
+    ``on_step(record)`` follows every step (``{"step", "loss", "lr", "tokens"}``); ``should_stop()`` is asked
+    after it, and a true answer ends the run there (``stopped``). ``start_step`` resumes a run (weights and
+    ``optimizer`` restored by the caller): the first ``start_step`` batches are drawn but not trained on, so data
+    order and learning rates continue as if never interrupted. Dropout masks come from a stream seeded by
+    ``(cfg.seed, step)``, so two runs are identical and a resumed one continues as the uninterrupted one."""
     from coderl.models.precision import Precision, chunks
 
-    amp = Precision(cfg.precision, next(model.parameters()).device)
+    device = next(model.parameters()).device
+    amp = Precision(cfg.precision, device)
     data = encode_pairs(tokenizer, pairs)
     rng = random.Random(cfg.seed)
     steps_per_epoch = max(1, math.ceil(len(data) / cfg.batch_size))
@@ -96,9 +103,8 @@ def train_sft(model, tokenizer, pairs: Sequence[tuple[str, str]], cfg: SFTConfig
     losses: list[float] = []
     order: list[int] = []
     step = 0
-    bar = ProgressBar(total if total < 10**9 else None, "sft", progress)
-    if start_step:
-        bar.update(min(start_step, total))
+    stopped = False
+    bar = ProgressBar(total if total < 10**9 else None, "sft", progress, unit="step", start=min(start_step, total))
     while step < total:
         if cfg.time_budget_s is not None and time.monotonic() - t0 >= cfg.time_budget_s:
             break
@@ -111,24 +117,30 @@ def train_sft(model, tokenizer, pairs: Sequence[tuple[str, str]], cfg: SFTConfig
             step += 1
             continue
         batch = [data[i] for i in idx]
+        lr = lr_at(step, total if total < 10**9 else 1000, cfg)
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, total if total < 10**9 else 1000, cfg)
+            g["lr"] = lr
         opt.zero_grad(set_to_none=True)
         n_tok = sum(len(b[1]) for b in batch)
         loss_value = 0.0
-        for part in chunks(batch, cfg.grad_accum):  # token-weighted shares: the sum is the whole batch's loss
-            with amp.autocast():
-                logp, mask = completion_logprobs(model, [b[0] for b in part], [b[1] for b in part],
-                                                 tokenizer.pad_token_id)
-            loss = sft_loss(logp, mask) * (mask.sum().item() / max(1, n_tok))
-            amp.backward(loss)
-            loss_value += loss.item()
+        with seeded(stream_seed(cfg.seed, step), device):
+            for part in chunks(batch, cfg.grad_accum):  # token-weighted shares: the sum is the whole batch's loss
+                with amp.autocast():
+                    logp, mask = completion_logprobs(model, [b[0] for b in part], [b[1] for b in part],
+                                                     tokenizer.pad_token_id)
+                loss = sft_loss(logp, mask) * (mask.sum().item() / max(1, n_tok))
+                amp.backward(loss)
+                loss_value += loss.item()
         amp.step(opt, model.parameters(), cfg.grad_clip)
         losses.append(loss_value)
         step += 1
+        tokens = n_tok + sum(len(b[0]) for b in batch)
         if on_step is not None:
-            on_step(step, losses[-1])
-        bar.update(1, f"loss {losses[-1]:.3f}")
+            on_step({"step": step, "loss": loss_value, "lr": lr, "tokens": tokens})
+        bar.update(1, f"loss {loss_value:.4f} lr {lr:.2e}", tokens=tokens)
+        if should_stop is not None and should_stop():
+            stopped = True
+            break
     bar.close()
     model.eval()
-    return {"steps": step, "loss": losses, "seconds": time.monotonic() - t0}
+    return {"steps": step, "loss": losses, "seconds": time.monotonic() - t0, "stopped": stopped}

@@ -17,6 +17,8 @@ def iter_jsonl(path: str | Path, error: type[Exception]) -> Iterator[tuple[int, 
     only have to check fields.
     """
     path = str(path)
+    if Path(path).is_dir():
+        raise error("is a directory, expected a JSONL file", path=path)
     try:
         f = gzip.open(path, "rt", encoding="utf-8") if path.endswith(".gz") else open(path, encoding="utf-8")
     except OSError as e:

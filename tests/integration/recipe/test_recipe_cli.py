@@ -62,8 +62,12 @@ def test_apps_causal_offline_pipeline(tmp_path, models, cli):
         sft={"lr": 0.003, "batch_size": 4, "epochs": 2.0, "warmup_steps": 1},
         rl={"mode": "offline", "algo": "coderl", "steps": 3, "problems_per_step": 2, "samples_per_problem": 3,
             "lr": 0.001, "sft_batch": 2, "max_new_tokens": 24, "checkpoint_every": 1})
+    code, out = cli("train", "--stage", "sft", "-c", cfg, "--no-progress")
+    assert code == 0, out
+    assert changed(state(models["gpt2"]), state(run / "sft" / "final"))
     code, out = cli("sample", "-c", cfg, "--no-progress")
     assert code == 0, out
+    assert f"actor {run / 'sft' / 'final'} (this run's SFT model" in out  # later stages start from the SFT model
     samples = run / "samples.jsonl"
     first = samples.read_text()
     recs = records(samples)
@@ -79,11 +83,7 @@ def test_apps_causal_offline_pipeline(tmp_path, models, cli):
     assert '"resumed_after": 2' in out
     assert samples.read_text() == first  # per-chunk seeds: identical to the uninterrupted run
     code, out = cli("sample", "-c", cfg, "--resume", "--no-progress", "sampling.temperature=0.5")
-    assert code == 2 and "other settings" in out
-
-    code, out = cli("train", "--stage", "sft", "-c", cfg, "--no-progress")
-    assert code == 0, out
-    assert changed(state(models["gpt2"]), state(run / "sft" / "final"))
+    assert code == 2 and "other settings" in out and "sampling.temperature: 1.0 -> 0.5" in out
 
     # Random models only write programs that fail to compile; add the ground truth so outcomes (and advantages)
     # vary, with the tokens the actor would have produced for it.
@@ -128,7 +128,7 @@ def test_apps_causal_offline_pipeline(tmp_path, models, cli):
         assert again[2][k] == pytest.approx(history[2][k], rel=1e-4, abs=1e-6)
     assert torch.allclose(logits(final), logits(run / "rl" / "checkpoints" / "step-000003"))
     code, out = cli("train", "--stage", "rl", "-c", cfg, "--no-progress", "--resume", "rl.lr=0.5")
-    assert code == 2 and "recipe.rl.lr: saved 0.001 vs now 0.5" in out  # never mixes two experiments
+    assert code == 2 and "rl.lr: saved 0.001 vs now 0.5" in out  # never mixes two experiments
 
     # the samples file is also coderl eval's input
     code, out = cli("eval", "--dataset", "apps", "--path", tm.APPS_DIR, "--samples", samples, "--k", "1",
@@ -201,6 +201,7 @@ def test_repair_stage_trains_a_repair_model_from_the_actors_failures(tmp_path, m
     pairs = records(run / "repair" / "pairs.jsonl")
     assert len(pairs) == summary["pairs"] == summary["failures"] == summary["samples"] > 0
     assert summary["trained_pairs"] + summary["dropped"] == len(pairs) and summary["steps"] > 0
+    assert list((run / "repair" / "tensorboard").glob("events.out.tfevents.*"))  # its loss, as every training stage
     assert all(p["input"].rstrip().endswith("# fix:") for p in pairs)
     repair, _ = load_model(run / "repair" / "final")
     before, after = state(models[arch]), {k: v for k, v in repair.state_dict().items()}
@@ -257,23 +258,25 @@ def test_critic_training_interrupted_after_an_epoch_resumes_to_the_same_critic(t
     class Killed(Exception):
         pass
 
-    def killed_after_one_epoch(*args, on_epoch, **kw):
+    def killed_after_one_epoch(*args, on_checkpoint, **kw):
         def hook(state):
-            on_epoch(state)
+            on_checkpoint(state)
             raise Killed
 
-        return real(*args, on_epoch=hook, **kw)
+        return real(*args, on_checkpoint=hook, **kw)
 
     cfg_b = load_recipe(None, [*over, f"out={tmp_path / 'b'}"])
     monkeypatch.setattr(critic_mod, "train_critic", killed_after_one_epoch)
     with pytest.raises(Killed):
         run_critic_train(cfg_b, samples, verdicts, progress=False)
     monkeypatch.setattr(critic_mod, "train_critic", real)
-    assert (tmp_path / "b" / "critic" / "checkpoints" / "latest").read_text() == "epoch-001"
+    per_epoch = whole["steps"] // 3
+    assert (tmp_path / "b" / "critic" / "checkpoints" / "latest").read_text() == f"step-{per_epoch:06d}"
     resumed = run_critic_train(cfg_b, samples, verdicts, resume=True, progress=False)
-    assert resumed["resumed_after_epoch"] == 1 and resumed["steps"] == whole["steps"]
-    ckpts = tmp_path / "b" / "critic" / "checkpoints"  # the newest two epochs are kept
-    assert sorted(p.name for p in ckpts.iterdir()) == ["epoch-002", "epoch-003", "latest"]
+    assert resumed["resumed_after_step"] == per_epoch and resumed["steps"] == whole["steps"]
+    ckpts = tmp_path / "b" / "critic" / "checkpoints"  # the newest two are kept
+    assert sorted(p.name for p in ckpts.iterdir()) == ["latest", f"step-{2 * per_epoch:06d}",
+                                                       f"step-{3 * per_epoch:06d}"]
     assert resumed["epoch_losses"] == pytest.approx(whole["epoch_losses"], abs=1e-5)
     a, b = (Critic.load(tmp_path / d / "critic").state_dict() for d in ("a", "b"))
     assert all((a[k] - b[k]).abs().max() < 1e-5 for k in a)

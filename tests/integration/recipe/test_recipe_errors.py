@@ -44,7 +44,7 @@ def test_missing_model_and_data(tmp_path, models, cli):
     assert code == 2 and "holds no weights" in out
     code, out = cli("sample", "-c", cfg_file(tmp_path), f"model.path={models['gpt2']}",
                     f"data.path={tmp_path / 'no-apps'}")
-    assert code == 2 and "no-apps" in out and "not a directory" in out
+    assert code == 2 and "no-apps" in out and "no such file or directory" in out
 
 
 def test_incompatible_model(tmp_path, models, cli):
@@ -79,3 +79,23 @@ def test_precision_rejected_or_run_on_cpu(tmp_path, models, cli):
     assert code == 2 and "'fp16' needs a CUDA device" in out and "use 'bf16' or 'fp32'" in out
     code, out = cli("train", "--stage", "sft", "-c", cfg, "sft.precision=bf16", "sft.grad_accum=2", "--no-progress")
     assert code == 0, out
+
+
+def test_critic_train_without_verdicts_prints_commands_that_work_as_printed(tmp_path, models, cli):
+    import shlex
+
+    cfg = cfg_file(tmp_path, model={"path": str(models["gpt2"])}, critic={"epochs": 1, "batch_size": 4},
+                   execution={"workers": 1})
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "samples.jsonl").write_text(
+        "".join(json.dumps({"task_id": f"APPS/test/000{i}", "completion": "print(1)\n"}) + "\n" for i in range(4)))
+    code, out = cli("critic", "train", "-c", cfg)
+    assert code == 2 and "samples.verdicts.jsonl: no such file" in out
+    command = out.split("run `", 1)[1].split("`", 1)[0]
+    verdicts = out.split("pass `--verdicts ", 1)[1].split("`", 1)[0]
+    assert command.startswith("coderl eval ")
+    code, text = cli(*shlex.split(command)[1:])
+    assert code == 0, text
+    code, text = cli("critic", "train", "-c", cfg, "--verdicts", *shlex.split(verdicts), "--no-progress")
+    assert code == 0, text
+    assert json.loads(text.strip().splitlines()[-1])["examples"] > 4

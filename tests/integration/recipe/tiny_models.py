@@ -30,20 +30,20 @@ def tokenizer(vocab_size: int = 400):
     return train_bpe(corpus(), vocab_size=vocab_size)
 
 
-def save_gpt2(path: Path, tok, n_positions: int = 512, seed: int = 0) -> Path:
+def save_gpt2(path: Path, tok, n_positions: int = 512, seed: int = 0, dropout: float = 0.0) -> Path:
     """GPT2LMHeadModel, 2 layers x 96 dims (~0.3M parameters with the 400-token vocabulary), saved with its
     tokenizer."""
     from coderl.models.actor import tiny_gpt2
 
-    model = tiny_gpt2(tok, n_layer=2, n_embd=96, n_head=4, n_positions=n_positions, seed=seed)
+    model = tiny_gpt2(tok, n_layer=2, n_embd=96, n_head=4, n_positions=n_positions, seed=seed, dropout=dropout)
     model.save_pretrained(path)
     tok.save_pretrained(path)
     return path
 
 
-def save_t5(path: Path, tok, seed: int = 0) -> Path:
+def save_t5(path: Path, tok, seed: int = 0, dropout: float = 0.0) -> Path:
     """T5ForConditionalGeneration, d_model 96, 2+2 layers (~0.3M parameters), saved with its (right-padding)
-    tokenizer."""
+    tokenizer. Its input and output embeddings are tied: the weights hold them once, as ``shared.weight``."""
     import torch
     from transformers import T5Config, T5ForConditionalGeneration
 
@@ -51,7 +51,7 @@ def save_t5(path: Path, tok, seed: int = 0) -> Path:
 
     tok = prepare_tokenizer(copy.deepcopy(tok), is_encoder_decoder=True)
     cfg = T5Config(vocab_size=len(tok), d_model=96, d_kv=24, d_ff=192, num_layers=2, num_decoder_layers=2,
-                   num_heads=4, dropout_rate=0.0, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+                   num_heads=4, dropout_rate=dropout, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
                    decoder_start_token_id=tok.pad_token_id)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

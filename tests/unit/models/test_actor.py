@@ -112,3 +112,42 @@ def test_load_errors_are_clear(small_gpt2, bpe, tmp_path):
         load_model(good, kind="seq2seq")
     with pytest.raises(ValueError, match="kind"):
         load_model(good, kind="encoder")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("which", ["gpt2", "t5"])
+def test_checkpoint_weights_load_into_a_model_and_are_re_tied(which, gpt2, t5_pair, bpe, tmp_path):
+    """Tied weights are stored once (T5: shared.weight for both embeddings and the LM head; GPT-2: wte for the
+    head); loading a training checkpoint re-ties them instead of calling them missing. A weight that is missing
+    and tied to nothing is still an error naming it."""
+    import copy
+
+    from safetensors.torch import load_file, save_file
+
+    from coderl.models.actor import load_checkpoint_weights, tied_parameter_names
+
+    model, tok = (copy.deepcopy(gpt2), bpe) if which == "gpt2" else (copy.deepcopy(t5_pair[0]), t5_pair[1])
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.5)
+    save_checkpoint(model, tok, tmp_path / "ckpt")
+    stored = set(load_file(str(tmp_path / "ckpt" / "model.safetensors")))
+    tied = tied_parameter_names(model)
+    assert tied - stored  # some tied names are not in the file
+    fresh = gpt2 if which == "gpt2" else t5_pair[0]
+    fresh = copy.deepcopy(fresh)
+    load_checkpoint_weights(fresh, tmp_path / "ckpt")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), fresh.state_dict().values(),
+                                                 strict=True))
+    def sharing(m) -> set[frozenset[str]]:
+        groups: dict[int, set[str]] = {}
+        for name, p in m.named_parameters(remove_duplicate=False):
+            groups.setdefault(id(p), set()).add(name)
+        return {frozenset(g) for g in groups.values() if len(g) > 1}
+
+    assert sharing(fresh) == sharing(model) != set()  # the tied names still share one tensor
+    state = load_file(str(tmp_path / "ckpt" / "model.safetensors"))
+    lost = next(k for k in state if k not in tied)
+    del state[lost]
+    save_file(state, str(tmp_path / "ckpt" / "model.safetensors"))
+    with pytest.raises(ValueError, match=f"missing \\['{lost}'\\]"):
+        load_checkpoint_weights(copy.deepcopy(fresh), tmp_path / "ckpt")

@@ -226,8 +226,8 @@ def test_training_resumed_after_an_epoch_matches_the_uninterrupted_run(bpe):
 
     part = tiny_critic(bpe, n_layer=1, n_embd=32, n_head=2, seed=0, dropout=0.1)
     with pytest.raises(Stop):
-        train_critic(part, bpe, data, on_epoch=stop_after_first, **kw)
-    assert saved["state"]["epoch"] == 1 and saved["state"]["steps"] == 3
+        train_critic(part, bpe, data, on_checkpoint=stop_after_first, **kw)
+    assert saved["state"]["epoch"] == 1 and saved["state"]["batch"] == 0 and saved["state"]["steps"] == 3
     resumed = tiny_critic(bpe, n_layer=1, n_embd=32, n_head=2, seed=7, dropout=0.1)  # other weights: overwritten
     resumed.load_state_dict(saved["weights"])
     s_res = train_critic(resumed, bpe, data, resume_state=saved["state"], **kw)
@@ -254,3 +254,25 @@ def test_classification_metrics_by_hand():
     assert m["brier"] == pytest.approx(0.465)
     nan = classification_metrics(probs[:1], [1])["precision"][2]
     assert nan != nan  # no prediction of class 2: precision undefined, not 0
+
+
+def test_a_stop_in_the_middle_of_an_epoch_checkpoints_there_and_resumes_to_the_same_critic(bpe):
+    """should_stop (Ctrl-C) after step 5, two batches into the second epoch: the checkpoint holds the position in
+    the epoch and its partial loss, and the resumed run ends with the uninterrupted run's critic and losses."""
+    data = [("# add\n", f"def f(x):\n    return x + {i}\n", i % 4) for i in range(24)]
+    kw = dict(epochs=3, lr=3e-3, batch_size=8, seed=5, progress=False)
+    full = tiny_critic(bpe, n_layer=1, n_embd=32, n_head=2, seed=0, dropout=0.1)
+    s_full = train_critic(full, bpe, data, **kw)
+    part = tiny_critic(bpe, n_layer=1, n_embd=32, n_head=2, seed=0, dropout=0.1)
+    steps, states = [], []
+    s_part = train_critic(part, bpe, data, on_step=lambda r: steps.append(r["step"]),
+                          should_stop=lambda: len(steps) >= 5, on_checkpoint=states.append, **kw)
+    assert s_part["interrupted"] and s_part["steps"] == 5 and steps == [1, 2, 3, 4, 5]
+    assert [(st["epoch"], st["batch"]) for st in states] == [(1, 0), (1, 2)]
+    resumed = tiny_critic(bpe, n_layer=1, n_embd=32, n_head=2, seed=7, dropout=0.1)
+    resumed.load_state_dict(part.state_dict())
+    s_res = train_critic(resumed, bpe, data, resume_state=states[-1], **kw)
+    assert s_res["steps"] == 9 and not s_res["interrupted"]
+    assert s_res["epoch_losses"] == pytest.approx(s_full["epoch_losses"], abs=1e-6)
+    for k, v in full.state_dict().items():
+        assert torch.allclose(v, resumed.state_dict()[k], atol=1e-6), k

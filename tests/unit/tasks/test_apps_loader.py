@@ -45,7 +45,7 @@ def test_folder_tree_with_splits():
     assert train[0].tests["inputs"][0] == "3 4" and train[0].tests["outputs"][0] == "7"
     assert [p.task_id for p in load_apps(MINI, split="test", difficulties=("interview",), limit=1)] == \
         ["APPS/test/0001"]
-    assert load_apps(MINI / "test" / "0002")[0].task_id == "APPS/0002"
+    assert load_apps(MINI / "test" / "0002")[0].task_id == "APPS/test/0002"  # the id whichever path names it
     assert load_apps(MINI, split="test", harness_imports=False)[0].prelude == ""
 
 

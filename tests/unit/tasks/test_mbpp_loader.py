@@ -84,7 +84,7 @@ def test_hugging_face_path(monkeypatch):
         raise ConnectionError("no network")
 
     monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=offline))
-    with pytest.raises(DataError, match="pass --path"):
+    with pytest.raises(DataError, match=r"give its local path \(--path, data.path\)"):
         load_mbpp(split="test")
 
 
