@@ -166,7 +166,7 @@ def run_demo(cfg: DemoConfig, out_dir: str | Path, progress: bool = True, resume
     from coderl.rl.loop import train_rl
     from coderl.sandbox import Executor
     from coderl.sandbox.server import PRELOAD
-    from coderl.tasks.family import corpus_text, generate_tasks, sft_records
+    from coderl.tasks.family import corpus_text, generate_tasks
     from coderl.tasks.prompt import format_prompt
     from coderl.train.sft import train_sft
 
@@ -192,10 +192,7 @@ def run_demo(cfg: DemoConfig, out_dir: str | Path, progress: bool = True, resume
     with stage("sft"):
         model = tiny_gpt2(tokenizer, n_layer=cfg.model.n_layer, n_embd=cfg.model.n_embd, n_head=cfg.model.n_head,
                           n_positions=cfg.model.n_positions, seed=cfg.seed)
-        by_id = {p.task_id: p for p in train_tasks}
-        records = [r for k in range(cfg.sft_rounds)
-                   for r in sft_records(train_tasks, random.Random(cfg.seed * 7919 + k), cfg.p_habitual, cfg.p_random)]
-        pairs = [(format_prompt(by_id[r.task_id]), r.program) for r in records]
+        records, pairs = demo_sft_data(train_tasks, cfg)
         mix = {}
         for r in records:
             kind = r.kind.split(":")[0]
@@ -251,6 +248,18 @@ def run_demo(cfg: DemoConfig, out_dir: str | Path, progress: bool = True, resume
     _plots(summary, out)
     log(f"wrote {out / 'summary.json'} and {out / 'report.md'} in {secs['total']:.0f}s")
     return summary
+
+
+def demo_sft_data(train_tasks, cfg: DemoConfig) -> tuple[list, list[tuple[str, str]]]:
+    """The demo's SFT records (references, habitual and random bugs) and their (prompt, program) pairs; the RL
+    stage's supervised term and the SFT-only control use the same pairs."""
+    from coderl.tasks.family import sft_records
+    from coderl.tasks.prompt import format_prompt
+
+    by_id = {p.task_id: p for p in train_tasks}
+    records = [r for k in range(cfg.sft_rounds)
+               for r in sft_records(train_tasks, random.Random(cfg.seed * 7919 + k), cfg.p_habitual, cfg.p_random)]
+    return records, [(format_prompt(by_id[r.task_id]), r.program) for r in records]
 
 
 def demo_critic_data(model, tokenizer, tasks, ex, cfg: DemoConfig) -> tuple[list, list]:
