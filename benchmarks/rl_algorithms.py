@@ -2,7 +2,8 @@
 
 Each algorithm starts from the *same* SFT model and critic of a `coderl demo` run (``OUT/sft``, ``OUT/critic``),
 trains with the demo's RL settings and its own named settings (coderl.rl.config.PRESETS) for the demo's RL time
-budget (40 s of training, whatever a step costs), and is evaluated like the demo: pass@1 and pass@5 from 10
+budget (40 s of training, whatever a step costs: the step limit is raised, ``--steps``, so that the time budget
+and not the demo's 80 steps ends every run), and is evaluated like the demo: pass@1 and pass@5 from 10
 samples at temperature 1, and the greedy pass rate, on the 160 held-out tasks. The algorithms run one after
 another in an order rotated per seed, so that a slow spell of a shared machine does not always fall on the same
 one.
@@ -38,11 +39,11 @@ from coderl.sandbox.server import PRELOAD
 from coderl.tasks.family import generate_tasks
 
 
-def run_one(run_dir: Path, algo: str, lr: float, ex: Executor) -> dict:
+def run_one(run_dir: Path, algo: str, lr: float, ex: Executor, steps: int) -> dict:
     demo = json.loads((run_dir / "config.json").read_text())
     seed = demo["seed"]
     cfg = DemoConfig(seed=seed, algo=algo)
-    rl = RLConfig.from_dict({**cfg.rl.to_dict(), "lr": lr, "checkpoint_every": 0})
+    rl = RLConfig.from_dict({**cfg.rl.to_dict(), "lr": lr, "checkpoint_every": 0, "steps": steps})
     model, tok = load_model(run_dir / "sft")
     critic = Critic.load(run_dir / "critic") if rl.needs_critic else None
     train_tasks = generate_tasks("train", None, seed=seed)
@@ -71,6 +72,7 @@ def main() -> int:
     ap.add_argument("--lrs", nargs="+", type=float, help="sweep these learning rates")
     ap.add_argument("--best", nargs="*", default=[], help="algo=lr pairs chosen by the sweep")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=10_000, help="step limit (high: the 40 s budget ends the runs)")
     args = ap.parse_args()
     best = {a: float(v) for a, v in (x.split("=") for x in args.best)}
     default_lr = DemoConfig().rl.lr
@@ -80,7 +82,7 @@ def main() -> int:
             order = args.algos[i % len(args.algos):] + args.algos[:i % len(args.algos)]
             for algo in order:
                 for lr in (args.lrs or [best.get(algo, default_lr)]):
-                    r = run_one(Path(run), algo, lr, ex)
+                    r = run_one(Path(run), algo, lr, ex, args.steps)
                     results.append(r)
                     print(json.dumps(r), flush=True)
     groups: dict[tuple[str, float], list[dict]] = {}
