@@ -28,9 +28,9 @@ PROGRAMS = [
 def demo_command(
     out: str = typer.Option("demo-out", "--out", help="Output directory (summary, report, plots, checkpoints)."),
     seed: int = typer.Option(None, "--seed", help="Random seed (tasks, data, model initialisation, sampling) [0]."),
-    algo: str = typer.Option(None, "--algo", help="RL algorithm: grpo (group baseline) [default], rloo, ppo, dapo, "
-                             "gspo, coderl (greedy baseline, tokens weighted by the learned critic), coderl-nocritic, "
-                             "grpo-critic (see docs/rl.md)."),
+    algo: str = typer.Option(None, "--algo", help="RL algorithm: rloo (leave-one-out group baseline; the "
+                             "default), grpo, ppo, dapo, gspo, coderl (greedy baseline, tokens weighted by the learned "
+                             "critic), coderl-nocritic, grpo-critic, critic-baseline (see docs/rl.md)."),
     quick: bool = typer.Option(False, "--quick", help="A much smaller run (about a minute), for CI and smoke tests."),
     config: str = typer.Option(None, "--config", help="A YAML preset (e.g. configs/demo.yaml); --seed/--algo/--workers "
                                "override it."),

@@ -58,10 +58,11 @@ class DemoConfig:
     """Everything the demo does, in one place; saved with every checkpoint and in summary.json."""
 
     seed: int = 0
-    algo: str = "grpo"
-    """RL algorithm, a name of coderl.rl.config.PRESETS: "grpo" (group baseline; the default, see
-    docs/BENCHMARKS.md for why), "rloo", "ppo", "dapo", "gspo", "coderl" (greedy baseline, critic-weighted
-    tokens), "coderl-nocritic", "grpo-critic". Its settings fill the ``rl`` fields left at the demo's defaults."""
+    algo: str = "rloo"
+    """RL algorithm, a name of coderl.rl.config.PRESETS: "rloo" (leave-one-out group baseline; the default: the
+    best held-out pass@1 in the comparison of docs/BENCHMARKS.md), "grpo", "ppo", "dapo", "gspo", "coderl"
+    (greedy baseline, critic-weighted tokens), "coderl-nocritic", "grpo-critic", "critic-baseline". Its settings
+    fill the ``rl`` fields left at the demo's defaults."""
     eval_tasks: int = 160
     """Held-out test-split tasks used for every evaluation."""
     eval_samples: int = 10
@@ -126,7 +127,8 @@ class DemoConfig:
                 if bad:
                     raise ValueError(f"{where}: unknown field '{key}.{sorted(bad)[0]}' "
                                      f"(known: {', '.join(sorted(sub_known))})")
-                base = asdict(getattr(cls(), key))
+                # the field's own default, before __post_init__ fills in the default algorithm's settings
+                base = asdict(next(f for f in fields(cls) if f.name == key).default_factory())
                 try:
                     kw[key] = nested[key](**{**base, **value})
                 except (TypeError, ValueError) as e:

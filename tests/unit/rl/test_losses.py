@@ -103,6 +103,12 @@ def test_leave_one_out_baseline():
     assert torch.allclose(adv, t([[0.866667, -0.866667, -0.866667, 0.866667]]), atol=1e-5)
 
 
+def test_leave_one_out_is_the_group_baseline_scaled_by_k_over_k_minus_1():
+    # r_i - mean_{j!=i} r_j = r_i - (K mean - r_i)/(K-1) = K/(K-1) (r_i - mean): with K = 4, 4/3 of GRPO's
+    r = t([[1.0, -0.3, -0.6, -1.0], [0.2, 0.2, 1.0, -1.0]])
+    assert torch.allclose(group_advantages(r, leave_one_out=True), group_advantages(r) * 4 / 3, atol=1e-6)
+
+
 def test_std_scaled_group_baseline():
     # population std of (1, -0.3, -0.3, 1) is 0.65 → advantages ±0.65 / 0.65 = ±1
     adv = group_advantages(t([[1.0, -0.3, -0.3, 1.0]]), scale_by_std=True, eps=0.0)
