@@ -50,12 +50,14 @@ def demo_command(
 
     try:
         output_dir(out, "the demo's results")
+        # only what was given on the command line: the defaults live on DemoConfig (or in the --config preset)
+        given = {k: v for k, v in {"seed": seed, "algo": algo, "workers": workers or None}.items() if v is not None}
         if config:
-            cfg = load_demo_config(config, seed=seed, algo=algo, workers=workers or None)
+            cfg = load_demo_config(config, **given)
         elif quick:
-            cfg = DemoConfig.quick(seed=seed or 0, algo=algo or "grpo", workers=workers or None)
+            cfg = DemoConfig.quick(**given)
         else:
-            cfg = DemoConfig(seed=seed or 0, algo=algo or "grpo", workers=workers or None)
+            cfg = DemoConfig(**given)
     except ValueError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
