@@ -215,8 +215,10 @@ def _loop_batch(
     cache = DynamicCache(config=model.config)
     next_pos = position_ids[:, -1:] + 1  # (B, 1)
     extra = {"logits_to_keep": 1} if _accepts(model, "logits_to_keep") else {}
-    out = model(input_ids=input_ids, attention_mask=mask, position_ids=position_ids, past_key_values=cache,
-                use_cache=True, **extra)
+    # transformers renames past_key_values to cache (5.25 warns, 5.40 drops the old name); older ones lack it
+    cache_kw = "cache" if _accepts(model, "cache") else "past_key_values"
+    out = model(input_ids=input_ids, attention_mask=mask, position_ids=position_ids, use_cache=True,
+                **{cache_kw: cache}, **extra)
     for step in range(cfg.max_new_tokens):
         logits = sampling_logits(out.logits[:, -1, :], cfg)
         tok = sample_next(logits, cfg, processed=True)  # (b,)
@@ -238,8 +240,8 @@ def _loop_batch(
             active, mask, next_pos, tok = active[keep], mask[keep], next_pos[keep], tok[keep]
             done_in_batch = done_in_batch[keep]
         mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=-1)
-        out = model(input_ids=tok[:, None], attention_mask=mask, position_ids=next_pos, past_key_values=cache,
-                    use_cache=True)
+        out = model(input_ids=tok[:, None], attention_mask=mask, position_ids=next_pos, use_cache=True,
+                    **{cache_kw: cache})
         next_pos = next_pos + 1
     ids_list = out_ids.tolist()
     lens = lengths.tolist()
