@@ -465,6 +465,14 @@ class OnlineCritic:
             self.critic.eval()
         return float(loss.detach())
 
+    def state_dict(self) -> dict[str, Any]:
+        """The critic's weights and its optimiser, for an RL checkpoint: a resumed run continues the same critic."""
+        return {"critic": self.critic.state_dict(), "optimizer": self.opt.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.critic.load_state_dict(state["critic"])
+        self.opt.load_state_dict(state["optimizer"])
+
 
 def train_critic(
     critic: Critic,

@@ -47,11 +47,14 @@ def commit_checkpoint(out_dir: str | Path, name: str, write: Callable[[Path], No
 
 
 def save_training_state(out_dir: str | Path, step: int, model, tokenizer, optimizer: torch.optim.Optimizer,
-                        config: dict[str, Any], history: list[dict[str, Any]], keep: int = 2) -> Path:
+                        config: dict[str, Any], history: list[dict[str, Any]], keep: int = 2,
+                        extra_state: dict[str, Any] | None = None) -> Path:
+    """``extra_state``: whatever else a resumed run needs to continue exactly (e.g. a critic updated during RL,
+    with its optimiser), stored in trainer_state.pt under its keys."""
     def write(d: Path) -> None:
         save_checkpoint(model, tokenizer, d, extra={"config": config, "step": step})
-        torch.save({"step": step, "optimizer": optimizer.state_dict(), "history": history, "config": config},
-                   d / "trainer_state.pt")
+        torch.save({"step": step, "optimizer": optimizer.state_dict(), "history": history, "config": config,
+                    **(extra_state or {})}, d / "trainer_state.pt")
 
     return commit_checkpoint(out_dir, f"step-{step:06d}", write, keep)
 

@@ -33,7 +33,7 @@ from coderl.models.generate import Completion, SamplingConfig, generate
 from coderl.models.logprobs import completion_logprobs
 from coderl.models.precision import Precision, chunks
 from coderl.rl.advantages import greedy_baseline_advantages, group_advantages
-from coderl.rl.checkpoint import resume_actor, save_training_state
+from coderl.rl.checkpoint import load_training_state, resume_actor, save_training_state
 from coderl.rl.config import RLConfig
 from coderl.rl.losses import (
     aggregate,
@@ -99,8 +99,11 @@ def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor,
     opt = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, weight_decay=0.0)
     history: list[dict] = []
     start = 0
+    online = OnlineCritic(critic, cfg.critic_online_lr) if cfg.critic_online_lr > 0 else None
     if resume and out_dir is not None:
-        start, history, _ = resume_actor(out_dir, policy, opt, config)
+        start, history, ckpt = resume_actor(out_dir, policy, opt, config)
+        if online is not None and ckpt is not None:  # the critic as RL had updated it, not as it was given
+            online.load_state_dict(load_training_state(ckpt)["online_critic"])
     sft_data = encode_pairs(tokenizer, sft_pairs) if sft_pairs and cfg.sft_weight > 0 else []
     device = next(policy.parameters()).device
     pool = None
@@ -109,7 +112,6 @@ def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor,
                 else _given_pool(offline_rollouts, cfg))
     amp = Precision(cfg.precision, device)  # one per run: fp16's loss scale persists
     reference = Reference(policy) if cfg.kl_coef > 0 else None
-    online = OnlineCritic(critic, cfg.critic_online_lr) if cfg.critic_online_lr > 0 else None
     writer = ScalarLog(out_dir, wandb_project, "rl", config) if out_dir is not None else None
     t0 = time.monotonic()
     saved = start
@@ -133,7 +135,8 @@ def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor,
             # 8: checkpoint
             stop = should_stop is not None and should_stop()
             if out_dir is not None and (stop or cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0):
-                save_training_state(out_dir, step + 1, policy, tokenizer, opt, config, history)
+                save_training_state(out_dir, step + 1, policy, tokenizer, opt, config, history,
+                                    extra_state=_online_state(online))
                 saved = step + 1
             if stop:
                 break
@@ -142,9 +145,14 @@ def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor,
         if writer is not None:
             writer.close()
     if out_dir is not None and history and saved < len(history):
-        save_training_state(out_dir, len(history), policy, tokenizer, opt, config, history)
+        save_training_state(out_dir, len(history), policy, tokenizer, opt, config, history,
+                            extra_state=_online_state(online))
     policy.eval()
     return history
+
+
+def _online_state(online: OnlineCritic | None) -> dict[str, Any] | None:
+    return None if online is None else {"online_critic": online.state_dict()}
 
 
 def _step(policy, tokenizer, problems: Sequence[Problem], executor: Executor, cfg: RLConfig, critic,

@@ -88,3 +88,33 @@ def test_the_critic_filter_in_the_loop(executor, setting):
     # an untrained 4-class critic gives about 1/4 to passing: it filters (almost) everything, never as passed
     assert all(0.5 <= h["critic_filtered"] <= 1.0 for h in hist)
     assert all(h["outcomes"]["passed"] == 0.0 for h in hist)
+
+
+def test_a_resumed_run_continues_the_critic_that_rl_updated(executor, setting, tmp_path):
+    """With online critic updates, the critic (and its optimiser) is part of the training state: stopping after
+    2 steps and resuming to 4 gives the uninterrupted run's policy and critic, not one restarted from the critic
+    that was passed in."""
+    from coderl.models.critic import tiny_critic
+
+    tasks, tok, model, pairs = setting
+    cfg = dict(steps=4, problems_per_step=3, samples_per_problem=2, max_new_tokens=40, lr=1e-3, sft_batch=4,
+               checkpoint_every=2, seed=1, critic_online_lr=1e-2)
+
+    def run(out, steps, critic, policy, resume=False):
+        rl = RLConfig.preset("critic-baseline", **{**cfg, "steps": steps})
+        return train_rl(policy, tok, tasks, executor, rl, critic=critic, sft_pairs=pairs, progress=False,
+                        out_dir=out, resume=resume)
+
+    critic0 = tiny_critic(tok, n_classes=4, n_layer=1, n_embd=32, n_head=2, seed=0)
+    whole_critic, whole_policy = copy.deepcopy(critic0), copy.deepcopy(model)
+    whole = run(tmp_path / "whole", 4, whole_critic, whole_policy)
+    run(tmp_path / "parts", 2, copy.deepcopy(critic0), copy.deepcopy(model))
+    # a new process would load the critic it was given again: the resumed run starts from that one
+    resumed_critic, resumed_policy = copy.deepcopy(critic0), copy.deepcopy(model)
+    resumed = run(tmp_path / "parts", 4, resumed_critic, resumed_policy, resume=True)
+
+    assert [h["critic_loss"] for h in resumed] == [h["critic_loss"] for h in whole]
+    for a, b in zip(resumed_critic.parameters(), whole_critic.parameters(), strict=True):
+        assert torch.equal(a, b)
+    for a, b in zip(resumed_policy.parameters(), whole_policy.parameters(), strict=True):
+        assert torch.equal(a, b)
