@@ -14,8 +14,16 @@ TRL is not a dependency of coderl; install it into the environment that runs thi
     for s in 0 1; do .venv/bin/coderl demo --seed $s --out /tmp/demoS$s; done
     .venv/bin/python benchmarks/trl_grpo.py --runs /tmp/demoS0 /tmp/demoS1
 
-The two sides alternate, first one then the other per seed, so that a slow spell of a shared machine does not
-always fall on the same side. One JSON line per run, then mean and [min, max] per side.
+A third side, ``trl-positions``, is TRL with one change: the model goes through
+``coderl.integrations.trl.positions_from_attention_mask`` first, so that it takes its position ids from the
+attention mask when it is given none. GRPOTrainer left-pads prompts and scores completions without position ids,
+so a model with learned absolute positions (GPT-2, the demo's) is trained at positions shifted by each prompt's
+padding, unlike the positions it sampled at (``generate`` derives them from the mask); rotary models (Llama, Qwen)
+are unaffected, a shift cancels in their attention scores. ``--position-check`` prints how far apart the two
+log-probabilities are on the SFT model.
+
+The sides run in an order rotated per seed, so that a slow spell of a shared machine does not always fall on the
+same side. One JSON line per run, then mean and [min, max] per side.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from pathlib import Path
 import torch
 
 from coderl.eval.policy import evaluate_policy
+from coderl.integrations.trl import positions_from_attention_mask
 from coderl.models.actor import load_model
 from coderl.pipelines.demo import DemoConfig
 from coderl.rl.config import RLConfig
@@ -38,6 +47,8 @@ from coderl.rl.loop import train_rl
 from coderl.sandbox import Executor
 from coderl.sandbox.server import PRELOAD
 from coderl.tasks.family import generate_tasks
+
+SIDES = ("coderl", "trl", "trl-positions")
 
 
 def matched_rl(demo: DemoConfig, lr: float, seconds: float) -> RLConfig:
@@ -52,6 +63,34 @@ def train_coderl(model, tok, tasks, ex: Executor, rl: RLConfig) -> dict:
     hist = train_rl(model, tok, tasks, ex, rl, progress=False)
     secs = time.monotonic() - t0
     return {"steps": len(hist), "train_s": secs, "tokens": sum(h["tokens"] for h in hist), "setup_s": 0.0}
+
+
+def position_gap(model, tok, tasks, seed: int) -> dict:
+    """Mean |log p(with positions from the mask) - log p(without)| of sampled completions' tokens, left-padded
+    prompts as GRPOTrainer builds them."""
+    from coderl.tasks.prompt import format_prompt
+
+    side = tok.padding_side
+    tok.padding_side = "left"
+    try:
+        enc = tok([format_prompt(p) for p in tasks[:16]], return_tensors="pt", padding=True)
+    finally:
+        tok.padding_side = side
+    torch.manual_seed(seed)
+    model.eval()
+    with torch.no_grad():
+        out = model.generate(**enc, do_sample=True, max_new_tokens=48, pad_token_id=tok.pad_token_id)
+        n = enc["input_ids"].shape[1]
+        mask = torch.cat([enc["attention_mask"], (out[:, n:] != tok.pad_token_id).long()], 1)
+        comp = mask[:, n:].bool()
+
+        def logp(pos):
+            logits = model(input_ids=out, attention_mask=mask, position_ids=pos).logits[:, n - 1:-1]
+            return torch.log_softmax(logits.float(), -1).gather(-1, out[:, n:, None])[..., 0][comp]
+
+        gap = (logp((mask.cumsum(-1) - 1).clamp(min=0)) - logp(None)).abs()
+    return {"tokens": int(comp.sum()), "mean_abs_logp_gap": round(float(gap.mean()), 4),
+            "max_abs_logp_gap": round(float(gap.max()), 3)}
 
 
 def train_trl(model, tok, tasks, ex: Executor, rl: RLConfig, seed: int) -> dict:
@@ -114,6 +153,8 @@ def run_one(run_dir: Path, side: str, lr: float, seconds: float, ex: Executor) -
     train_tasks = generate_tasks("train", None, seed=seed)
     test_tasks = generate_tasks("test", demo.eval_tasks, seed=seed)
     torch.manual_seed(seed)
+    if side == "trl-positions":
+        positions_from_attention_mask(model)
     t = train_coderl(model, tok, train_tasks, ex, rl) if side == "coderl" else train_trl(model, tok, train_tasks,
                                                                                            ex, rl, seed)
     model.eval()
@@ -132,15 +173,23 @@ def main() -> int:
     ap.add_argument("--lr", type=float, default=DemoConfig().rl.lr)
     ap.add_argument("--seconds", type=float, default=DemoConfig().rl.time_budget_s, help="training wall time")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--sides", nargs="+", default=list(SIDES), choices=SIDES)
+    ap.add_argument("--position-check", action="store_true", help="only measure the position gap on each SFT model")
     args = ap.parse_args()
+    if args.position_check:
+        for run in args.runs:
+            model, tok = load_model(Path(run) / "sft")
+            seed = json.loads((Path(run) / "config.json").read_text())["seed"]
+            print(json.dumps({"run": run, **position_gap(model, tok, generate_tasks("train", None, seed=seed), seed)}))
+        return 0
     results = []
     with Executor(workers=args.workers, timeout=2.0, preload=tuple(m for m in PRELOAD if m != "numpy")) as ex:
         for i, run in enumerate(args.runs):
-            for side in (("coderl", "trl") if i % 2 == 0 else ("trl", "coderl")):
+            for side in args.sides[i % len(args.sides):] + args.sides[:i % len(args.sides)]:
                 r = run_one(Path(run), side, args.lr, args.seconds, ex)
                 results.append(r)
                 print(json.dumps(r), flush=True)
-    for side in ("coderl", "trl"):
+    for side in args.sides:
         rs = [r for r in results if r["side"] == side]
         stat = {k: (statistics.mean(r[k] for r in rs), min(r[k] for r in rs), max(r[k] for r in rs))
                 for k in ("s_per_step", "tokens_per_s", "steps", "pass@1", "greedy")}

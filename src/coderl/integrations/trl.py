@@ -15,6 +15,11 @@ tests and returns CodeRL's return for the outcome (-1 compile error, -0.6 runtim
     reward = ExecutionReward(problems)
     train_dataset = datasets.Dataset.from_list(dataset_rows(problems))      # columns: prompt, task_id
     trainer = GRPOTrainer(model=..., reward_funcs=[reward], train_dataset=train_dataset, args=GRPOConfig(...))
+
+Models with learned absolute position embeddings (GPT-2, GPT-BigCode as in StarCoder 1) need
+:func:`positions_from_attention_mask` first: GRPOTrainer left-pads prompts and scores completions
+without position ids, so such a model is trained at positions shifted by each prompt's padding, not the ones it
+sampled at. Rotary models (Llama, Qwen, Mistral, StarCoder2) do not: a shift cancels in their attention scores.
 """
 
 from __future__ import annotations
@@ -31,6 +36,28 @@ def dataset_rows(problems: Sequence[Problem]) -> list[dict[str, str]]:
     from coderl.tasks.prompt import format_prompt
 
     return [{"prompt": format_prompt(p), "task_id": p.task_id} for p in problems]
+
+
+def positions_from_attention_mask(model: Any) -> Any:
+    """Make ``model``'s backbone (``model.base_model``) take its position ids from the attention mask whenever it
+    is called without them, so that a left-padded prompt's first real token is at position 0 in every forward
+    pass, as in ``generate``. Returns ``model``, patched in place. The backbone rather than the LM head model,
+    because TRL's fused log-probability head calls the backbone directly."""
+    import functools
+
+    backbone = model.base_model
+    forward = backbone.forward
+
+    @functools.wraps(forward)
+    def with_positions(input_ids: Any = None, *args: Any, attention_mask: Any = None, position_ids: Any = None,
+                       **kw: Any) -> Any:
+        if position_ids is None and attention_mask is not None:
+            n = (input_ids if input_ids is not None else kw["inputs_embeds"]).shape[1]
+            position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, -n:]
+        return forward(input_ids, *args, attention_mask=attention_mask, position_ids=position_ids, **kw)
+
+    backbone.forward = with_positions
+    return model
 
 
 def _text(completion: Any) -> str:
