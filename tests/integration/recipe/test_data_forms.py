@@ -79,6 +79,9 @@ def test_hf_row_files_load_from_the_cli(tmp_path, models, cli):
 def test_a_hub_id_as_the_path_goes_to_datasets(tmp_path, cli, monkeypatch):
     import coderl.utils.hub as hub
 
+    # imported once, before the fake: deleting it from sys.modules and importing it again would leave two copies
+    # of its submodules, which breaks later users of datasets in the same process (TRL's dataset fingerprinting)
+    real = pytest.importorskip("datasets")
     records = [json.loads(x) for x in tm.MBPP_FILE.read_text().splitlines()]
     calls = []
 
@@ -90,7 +93,7 @@ def test_a_hub_id_as_the_path_goes_to_datasets(tmp_path, cli, monkeypatch):
     got = export(cli, tmp_path, "--dataset", "mbpp", "--path", "someone/mbpp-mirror", "--split", "test")
     assert calls == [("someone/mbpp-mirror", "full", "test")] and len(got) == 3
     # the real library, with the hub out of reach: an answer at once, naming the id
-    monkeypatch.delitem(sys.modules, "datasets")
+    monkeypatch.setitem(sys.modules, "datasets", real)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
     monkeypatch.setattr(hub, "_available", None)
     t0 = time.monotonic()
