@@ -47,9 +47,9 @@ def resume_command(command: list[str], config: str | None, out: str | None, over
 def errors(resume: str | None = None) -> Iterator[None]:
     """Turn the errors a user can fix into one line on stderr and exit 2 (what was written so far stays); an
     interruption into a message saying how to continue (``resume``: the command) and exit 130."""
+    from coderl.config import ConfigError
     from coderl.models.actor import ModelLoadError
     from coderl.models.tokenizer import TokenizerLoadError
-    from coderl.pipelines.recipe import ConfigError
     from coderl.pipelines.stages import StageError
     from coderl.sandbox import RequestError, SandboxError
     from coderl.utils.interrupt import TrainingInterrupted

@@ -26,14 +26,17 @@ PROGRAMS = [
 
 
 def demo_command(
+    overrides: list[str] = typer.Argument(None, help="Settings as key=value (e.g. rl.lr=1e-4 eval_tasks=80), on "
+                                          "top of the defaults or --config; every field of DemoConfig "
+                                          "(configs/demo.yaml), checked like the file."),
     out: str = typer.Option("demo-out", "--out", help="Output directory (summary, report, plots, checkpoints)."),
     seed: int = typer.Option(None, "--seed", help="Random seed (tasks, data, model initialisation, sampling) [0]."),
     algo: str = typer.Option(None, "--algo", help="RL algorithm: rloo (leave-one-out group baseline; the "
                              "default), grpo, ppo, dapo, gspo, coderl (greedy baseline, tokens weighted by the learned "
                              "critic), coderl-nocritic, grpo-critic, critic-baseline (see docs/rl.md)."),
     quick: bool = typer.Option(False, "--quick", help="A much smaller run (about a minute), for CI and smoke tests."),
-    config: str = typer.Option(None, "--config", help="A YAML preset (e.g. configs/demo.yaml); --seed/--algo/--workers "
-                               "override it."),
+    config: str = typer.Option(None, "--config", help="A YAML preset (e.g. configs/demo.yaml); --seed, --algo, "
+                               "--workers and key=value settings override it."),
     resume: bool = typer.Option(False, "--resume", help="Continue the RL stage from its last checkpoint in --out."),
     workers: int = typer.Option(0, "--workers", help="Sandbox workers (default: number of cores)."),
     sandbox: bool = typer.Option(False, "--sandbox", help="Only show the sandbox judging good, buggy and hostile "
@@ -45,19 +48,14 @@ def demo_command(
     if sandbox:
         _sandbox_demo(workers, 1.0)
         return
-    from coderl.pipelines.demo import DemoConfig, load_demo_config, run_demo
+    from coderl.pipelines.demo import load_demo_config, run_demo
     from coderl.utils.paths import output_dir
 
+    # the flags are overrides like any key=value: one way to build, check and override the demo's config
+    flags = [f"{k}={v}" for k, v in (("seed", seed), ("algo", algo), ("workers", workers or None)) if v is not None]
     try:
         output_dir(out, "the demo's results")
-        # only what was given on the command line: the defaults live on DemoConfig (or in the --config preset)
-        given = {k: v for k, v in {"seed": seed, "algo": algo, "workers": workers or None}.items() if v is not None}
-        if config:
-            cfg = load_demo_config(config, **given)
-        elif quick:
-            cfg = DemoConfig.quick(**given)
-        else:
-            cfg = DemoConfig(**given)
+        cfg = load_demo_config(config, [*flags, *(overrides or [])], quick=quick)
     except ValueError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None

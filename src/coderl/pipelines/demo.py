@@ -12,10 +12,11 @@ import copy
 import json
 import random
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from coderl.config import apply_overrides, build, deep_merge, read_yaml
 from coderl.rl.config import PRESETS, RLConfig
 from coderl.train.sft import SFTConfig
 
@@ -32,8 +33,8 @@ class ModelShape:
 
 
 @dataclass
-class CriticSettings:
-    """How the critic's training data is made and how long it trains."""
+class DemoCriticSettings:
+    """How the demo's critic's training data is made and how long it trains."""
 
     problems: int = 200
     """Train-split problems whose sampled programs (labelled by the executor) train the critic."""
@@ -75,7 +76,7 @@ class DemoConfig:
     """Independent draws of the SFT data over the train split (more examples of the same mixture)."""
     model: ModelShape = field(default_factory=ModelShape)
     sft: SFTConfig = field(default_factory=lambda: SFTConfig(lr=5e-3, batch_size=64, epochs=5.0, min_lr_ratio=0.0))
-    critic: CriticSettings = field(default_factory=CriticSettings)
+    critic: DemoCriticSettings = field(default_factory=DemoCriticSettings)
     rl: RLConfig = field(default_factory=lambda: _DEMO_RL())
     workers: int | None = None
     """Executor workers (default: number of cores)."""
@@ -96,65 +97,39 @@ class DemoConfig:
 
     @classmethod
     def quick(cls, **kw: Any) -> DemoConfig:
-        """A much smaller run for CI (about a minute); the figures are not meant to be compared."""
-        return cls(eval_tasks=48, eval_samples=5, sft_rounds=1,
-                   sft=SFTConfig(lr=3e-3, batch_size=64, epochs=2.0),
-                   critic=CriticSettings(problems=48, samples_per_problem=2, epochs=1),
-                   rl=RLConfig(algo="grpo", steps=4, problems_per_step=8, samples_per_problem=2, lr=1e-4,
-                               max_new_tokens=48, checkpoint_every=2),
-                   **kw)
+        """A much smaller run for CI (about a minute); the figures are not meant to be compared. ``kw`` are
+        settings on top of :data:`QUICK` (e.g. ``seed=1``)."""
+        return cls.from_dict(deep_merge(QUICK, kw), where="quick")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "config") -> DemoConfig:
-        """Build from a (possibly partial) nested dict, e.g. a YAML preset; unknown keys are errors that name the
-        field, so a typo never silently falls back to a default."""
-        if not isinstance(d, dict):
-            raise ValueError(f"{where}: expected a mapping of settings")
-        nested = {"model": ModelShape, "sft": SFTConfig, "critic": CriticSettings, "rl": RLConfig}
-        known = {f.name for f in fields(cls)}
-        kw: dict[str, Any] = {}
-        for key, value in d.items():
-            if key not in known:
-                raise ValueError(f"{where}: unknown field '{key}' (known: {', '.join(sorted(known))})")
-            if key in nested:
-                sub_known = {f.name for f in fields(nested[key])}
-                if not isinstance(value, dict):
-                    raise ValueError(f"{where}: field '{key}' must be a mapping")
-                bad = set(value) - sub_known
-                if bad:
-                    raise ValueError(f"{where}: unknown field '{key}.{sorted(bad)[0]}' "
-                                     f"(known: {', '.join(sorted(sub_known))})")
-                # the field's own default, before __post_init__ fills in the default algorithm's settings
-                base = asdict(next(f for f in fields(cls) if f.name == key).default_factory())
-                try:
-                    kw[key] = nested[key](**{**base, **value})
-                except (TypeError, ValueError) as e:
-                    raise ValueError(f"{where}: field '{key}': {e}") from None
-            else:
-                kw[key] = value
-        try:
-            return cls(**kw)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"{where}: {e}") from None
+        """Build from a (possibly partial) nested mapping, e.g. a YAML preset, as every config is built
+        (:func:`coderl.config.build`): unknown keys and wrong types are errors naming the field."""
+        return build(cls, d, where)
 
 
-def load_demo_config(path: str | Path, **overrides: Any) -> DemoConfig:
-    """A YAML preset (see configs/demo.yaml) plus command-line overrides (seed, algo, workers)."""
-    import yaml
+QUICK: dict[str, Any] = {
+    "eval_tasks": 48, "eval_samples": 5, "sft_rounds": 1,
+    "sft": {"lr": 3e-3, "epochs": 2.0, "min_lr_ratio": 0.1},
+    "critic": {"problems": 48, "samples_per_problem": 2, "epochs": 1},
+    "rl": {"steps": 4, "problems_per_step": 8, "samples_per_problem": 2, "lr": 1e-4, "sft_batch": 32,
+           "checkpoint_every": 2, "time_budget_s": None},
+}
+"""``coderl demo --quick``: the settings it changes from the defaults."""
 
-    try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except OSError as e:
-        raise ValueError(f"{path}: cannot read ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise ValueError(f"{path}: not valid YAML ({e})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping of settings")
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    return DemoConfig.from_dict(data, where=str(path))
+
+def load_demo_config(path: str | Path | None = None, overrides: list[str] = (), quick: bool = False) -> DemoConfig:
+    """The demo's configuration: the defaults (or :data:`QUICK`), then a YAML preset (see configs/demo.yaml),
+    then ``key=value`` overrides (the command line's, flags included), checked like the recipe's."""
+    data = deep_merge(QUICK if quick else {}, read_yaml(path) if path is not None else {})
+    where = str(path) if path is not None else "quick" if quick else "defaults"
+    if overrides:
+        data = apply_overrides(data, list(overrides))
+        where += " + overrides"
+    return DemoConfig.from_dict(data, where=where)
 
 
 def run_demo(cfg: DemoConfig, out_dir: str | Path, progress: bool = True, resume: bool = False,

@@ -19,19 +19,13 @@ Stages (``coderl.pipelines.stages``) and the files they leave in ``out``::
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from coderl.config import apply_overrides, build, read_yaml
 from coderl.rl.config import RLConfig
 from coderl.train.sft import SFTConfig
-
-
-class ConfigError(ValueError):
-    """A recipe configuration that cannot be used; the message names the file and the field."""
 
 
 @dataclass
@@ -264,138 +258,15 @@ class RecipeConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
-# -- building from dicts, files and overrides ------------------------------------------------------------------
-
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", str(tp)).replace("NoneType", "null")
-
-
-def _matches(value: Any, tp: Any) -> bool:
-    """Whether ``value`` (from YAML) fits the annotation ``tp`` (int, float, str, bool, X | None, list[str])."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, a) for a in typing.get_args(tp))
-    if tp is type(None):
-        return value is None
-    if tp is bool:
-        return isinstance(value, bool)
-    if tp is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if tp is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if tp is str:
-        return isinstance(value, str)
-    if origin in (list, tuple):
-        (inner, *_) = typing.get_args(tp) or (Any,)
-        return isinstance(value, list | tuple) and all(inner is Any or _matches(v, inner) for v in value)
-    return True
-
-
-def _wants_float(tp: Any) -> bool:
-    args = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
-    return float in args and int not in args and str not in args
-
-
-def _build(cls: type, data: Any, prefix: str, where: str, defaults: Any = None) -> Any:
-    """``cls`` from a partial mapping; fields it leaves out keep ``defaults``' values (the enclosing config's
-    defaults, e.g. RecipeConfig's own RL settings), unknown keys and wrong types are errors naming the field."""
-    section = prefix.rstrip(".") or "config"
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: '{section}' must be a mapping of settings, got {type(data).__name__}")
-    defaults = cls() if defaults is None else defaults
-    hints = typing.get_type_hints(cls)
-    known = [f.name for f in fields(cls)]
-    kw: dict[str, Any] = {k: getattr(defaults, k) for k in known}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if key not in known:
-            raise ConfigError(f"{where}: unknown field '{name}' (known in '{section}': {', '.join(sorted(known))})")
-        tp = hints[key]
-        if dataclasses.is_dataclass(tp):
-            kw[key] = _build(tp, value, name + ".", where, getattr(defaults, key))
-            continue
-        if _wants_float(tp) and (isinstance(value, int) and not isinstance(value, bool)
-                                 or isinstance(value, str) and _looks_numeric(value)):
-            value = float(value)  # 3 -> 3.0; and YAML 1.1 reads "1e-5" (no dot) as a string
-        if not _matches(value, tp):
-            raise ConfigError(f"{where}: field '{name}' must be {_type_name(tp)}, got {value!r}")
-        kw[key] = value
-    try:
-        return cls(**kw)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"{where}: {section}: {e}") from None
-
-
-def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """``"rl.lr=1e-5"`` -> (["rl", "lr"], 1e-05). Values are YAML (numbers, true/false, null, [a, b])."""
-    import yaml
-
-    if "=" not in text:
-        raise ConfigError(f"override {text!r}: expected key=value, e.g. sampling.n=4")
-    key, raw = text.split("=", 1)
-    path = [p for p in key.strip().split(".")]
-    if not all(path):
-        raise ConfigError(f"override {text!r}: empty part in the key {key!r}")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as e:
-        raise ConfigError(f"override {text!r}: the value is not valid YAML ({e})") from None
-    return path, value
-
-
-def _looks_numeric(s: str) -> bool:
-    try:
-        float(s)
-    except ValueError:
-        return False
-    return s.strip().lower() not in ("nan", "inf", "-inf", "infinity")
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    data = _deep_merge({}, data)
-    for text in overrides:
-        path, value = parse_override(text)
-        node = data
-        for part in path[:-1]:
-            nxt = node.setdefault(part, {})
-            if not isinstance(nxt, dict):
-                raise ConfigError(f"override {text!r}: '{part}' is a value, not a section")
-            node = nxt
-        node[path[-1]] = value
-    return data
-
-
 def recipe_from_dict(data: dict[str, Any], where: str = "config") -> RecipeConfig:
     """Build and validate; YAML files may leave out any field or section (the defaults above apply)."""
-    return _build(RecipeConfig, data, "", where)
+    return build(RecipeConfig, data, where)
 
 
 def load_recipe(path: str | Path | None, overrides: list[str] = ()) -> RecipeConfig:
     """A recipe from a YAML file (or only defaults, ``path=None``) plus ``key=value`` overrides."""
-    import yaml
-
-    data: dict[str, Any] = {}
-    where = "command line"
-    if path is not None:
-        where = str(path)
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"{path}: no such config file")
-        try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML ({e})") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"{path}: cannot read ({e})") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+    data = read_yaml(path) if path is not None else {}
+    where = str(path) if path is not None else "command line"
     if overrides:
         data = apply_overrides(data, list(overrides))
         where = f"{where} + overrides" if path is not None else "overrides"

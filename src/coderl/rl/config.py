@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 ALGOS = ("coderl", "grpo", "actor-critic")
@@ -188,12 +188,12 @@ class RLConfig:
         return cls.from_dict({**PRESETS[name], **overrides})
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RLConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"RLConfig: unknown field(s) {', '.join(sorted(unknown))}")
-        return cls(**d)
+    def from_dict(cls, d: dict[str, Any], where: str = "RLConfig") -> RLConfig:
+        """Built and checked as every config is (:func:`coderl.config.build`): unknown fields and wrong types
+        are errors naming the field."""
+        from coderl.config import build
+
+        return build(cls, d, where, prefix="rl.")
 
 
 PRESETS: dict[str, dict[str, Any]] = {

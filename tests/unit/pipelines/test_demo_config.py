@@ -15,7 +15,7 @@ CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 def test_shipped_presets_load_and_match_the_defaults():
     cfg = load_demo_config(CONFIGS / "demo.yaml")
     assert cfg.to_dict() == DemoConfig().to_dict()
-    coderl = load_demo_config(CONFIGS / "demo_coderl.yaml", seed=3)
+    coderl = load_demo_config(CONFIGS / "demo_coderl.yaml", ["seed=3"])
     assert coderl.algo == coderl.rl.algo == "coderl" and coderl.seed == 3
 
 
@@ -69,3 +69,31 @@ def test_an_explicit_rl_setting_wins_over_the_algorithm_and_a_conflicting_rl_alg
     assert cfg.rl.clip_low == 0.1 and cfg.rl.epochs == 2
     with pytest.raises(ValueError, match="choose the algorithm with the top-level algo"):
         DemoConfig.from_dict({"algo": "grpo", "rl": {"algo": "coderl"}})
+
+
+@pytest.mark.parametrize("override, message", [
+    ("eval_tasks=ten", "field 'eval_tasks' must be int, got 'ten'"),
+    ("rl.lr=fast", "field 'rl.lr' must be float, got 'fast'"),
+    ("sft.epochs=[1]", "field 'sft.epochs' must be float"),
+    ("model=4", "'model' must be a mapping"),
+    ("critic.balance_classes=yes please", "must be bool"),
+])
+def test_wrong_types_are_errors_naming_the_field(override, message):
+    with pytest.raises(ValueError, match=message.replace("[", r"\[")):
+        load_demo_config(None, [override])
+
+
+def test_overrides_are_built_like_the_file_and_a_numeric_string_is_a_number(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("rl: {lr: 1e-5}\neval_tasks: 80\n")  # YAML 1.1 reads 1e-5 (no dot) as a string
+    cfg = load_demo_config(f, ["eval_tasks=96", "rl.steps=10"])
+    assert cfg.rl.lr == 1e-5 and isinstance(cfg.rl.lr, float) and cfg.eval_tasks == 96 and cfg.rl.steps == 10
+    assert load_demo_config(None, ["rl.lr=3"]).rl.lr == 3.0
+
+
+def test_quick_is_a_preset_under_the_file_and_the_overrides(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("eval_tasks: 64\n")
+    cfg = load_demo_config(f, ["seed=2"], quick=True)
+    assert cfg.eval_tasks == 64 and cfg.seed == 2 and cfg.rl.steps == 4 and cfg.eval_samples == 5
+    assert DemoConfig.quick(seed=2).to_dict() == load_demo_config(None, ["seed=2"], quick=True).to_dict()

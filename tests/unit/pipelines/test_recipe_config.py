@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from coderl.pipelines.recipe import ConfigError, RecipeConfig, load_recipe, parse_override, save_resolved
+from coderl.config import ConfigError, parse_override
+from coderl.pipelines.recipe import RecipeConfig, load_recipe, save_resolved
 
 CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 
