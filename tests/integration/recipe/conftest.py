@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -47,7 +49,18 @@ def cli():
     runner = CliRunner()
 
     def run(*args: str) -> tuple[int, str]:
-        res = runner.invoke(app, [str(a) for a in args])
+        # the app quiets the libraries for its process (environment, warning filters, transformers' logger):
+        # undo that after each call, or later tests (and the processes they start) inherit it
+        env = dict(os.environ)
+        hf = sys.modules.get("transformers.utils.logging")
+        level = hf.get_verbosity() if hf is not None else None
+        with warnings.catch_warnings():
+            res = runner.invoke(app, [str(a) for a in args])
+        os.environ.clear()
+        os.environ.update(env)
+        hf = sys.modules.get("transformers.utils.logging")  # perhaps first imported by this call
+        if hf is not None:
+            hf.set_verbosity(level if level is not None else hf.WARNING)
         if res.exception is not None and not isinstance(res.exception, SystemExit):
             raise res.exception
         return res.exit_code, res.output
