@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from coderl.cli._recipe import CONFIG_HELP, OVERRIDES_HELP, OVERWRITE_HELP
+from coderl.cli.recipe_runner import CONFIG_HELP, OVERRIDES_HELP, OVERWRITE_HELP
 
 app = typer.Typer(help="Train the critic on executed samples, or score samples with it.", no_args_is_help=True)
 
@@ -26,13 +26,13 @@ def train_command(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
 ) -> None:
     """Train the critic to predict each program's execution outcome."""
-    from coderl.cli import _recipe
+    from coderl.cli import recipe_runner
     from coderl.pipelines.stages import run_critic_train
 
-    cfg = _recipe.load(config, overrides, out)
-    with _recipe.errors(_recipe.resume_command(["critic", "train"], config, out, overrides, samples=samples,
+    cfg = recipe_runner.load(config, overrides, out)
+    with recipe_runner.errors(recipe_runner.resume_command(["critic", "train"], config, out, overrides, samples=samples,
                                                  verdicts=verdicts, output=output)):
-        res = run_critic_train(cfg, samples, verdicts, output, resume=resume, progress=progress, log=_recipe.log,
+        res = run_critic_train(cfg, samples, verdicts, output, resume=resume, progress=progress, log=recipe_runner.log,
                                overwrite=overwrite)
     typer.echo(json.dumps({k: res[k] for k in ("steps", "epochs", "examples", "loss", "class_counts")}))
 
@@ -52,12 +52,12 @@ def score_command(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
 ) -> None:
     """Score executed samples: class probabilities and per-token weights for offline RL."""
-    from coderl.cli import _recipe
+    from coderl.cli import recipe_runner
     from coderl.pipelines.stages import run_critic_score
 
-    cfg = _recipe.load(config, overrides, out)
-    with _recipe.errors(_recipe.resume_command(["critic", "score"], config, out, overrides, critic=critic,
+    cfg = recipe_runner.load(config, overrides, out)
+    with recipe_runner.errors(recipe_runner.resume_command(["critic", "score"], config, out, overrides, critic=critic,
                                                  samples=samples, verdicts=verdicts, output=output)):
         res = run_critic_score(cfg, critic, samples, verdicts, output, resume=resume, progress=progress,
-                               log=_recipe.log, overwrite=overwrite)
+                               log=recipe_runner.log, overwrite=overwrite)
     typer.echo(json.dumps(res))

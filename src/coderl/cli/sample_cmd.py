@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from coderl.cli._recipe import CONFIG_HELP, OVERRIDES_HELP, OVERWRITE_HELP
+from coderl.cli.recipe_runner import CONFIG_HELP, OVERRIDES_HELP, OVERWRITE_HELP
 
 
 def sample_command(
@@ -23,12 +23,12 @@ def sample_command(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
 ) -> None:
     """Sample sampling.n programs per problem (plus one greedy baseline each) with the actor."""
-    from coderl.cli import _recipe
+    from coderl.cli import recipe_runner
     from coderl.pipelines.stages import run_sample
 
-    cfg = _recipe.load(config, overrides, out)
-    with _recipe.errors(_recipe.resume_command(["sample"], config, out, overrides, output=output,
+    cfg = recipe_runner.load(config, overrides, out)
+    with recipe_runner.errors(recipe_runner.resume_command(["sample"], config, out, overrides, output=output,
                                                  baseline=baseline, model=model, split=split)):
-        res = run_sample(cfg, output, baseline, split, model, resume=resume, progress=progress, log=_recipe.log,
+        res = run_sample(cfg, output, baseline, split, model, resume=resume, progress=progress, log=recipe_runner.log,
                          overwrite=overwrite)
     typer.echo(json.dumps(res))

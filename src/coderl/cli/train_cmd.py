@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from coderl.cli._recipe import CONFIG_HELP, OVERRIDES_HELP, OVERWRITE_HELP
+from coderl.cli.recipe_runner import CONFIG_HELP, OVERRIDES_HELP, OVERWRITE_HELP
 
 
 def _sft(cfg: Any, **kw: Any) -> dict[str, Any]:
@@ -50,12 +50,12 @@ def train_command(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars on stderr."),
 ) -> None:
     """Train: the actor by SFT on ground truth or RL from execution feedback, or the repair model."""
-    from coderl.cli import _recipe
+    from coderl.cli import recipe_runner
 
     if stage not in STAGES:
         typer.echo(f"error: --stage must be one of {', '.join(STAGES)}, got {stage!r}", err=True)
         raise typer.Exit(2)
-    cfg = _recipe.load(config, overrides, out)
-    with _recipe.errors(_recipe.resume_command(["train", "--stage", stage], config, out, overrides)):
-        res = STAGES[stage](cfg, resume=resume, overwrite=overwrite, progress=progress, log=_recipe.log)
+    cfg = recipe_runner.load(config, overrides, out)
+    with recipe_runner.errors(recipe_runner.resume_command(["train", "--stage", stage], config, out, overrides)):
+        res = STAGES[stage](cfg, resume=resume, overwrite=overwrite, progress=progress, log=recipe_runner.log)
     typer.echo(json.dumps(res, default=str))

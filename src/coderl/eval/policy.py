@@ -12,9 +12,8 @@ import numpy as np
 
 from coderl.eval.passk import pass_at_k
 from coderl.sandbox import Executor
+from coderl.sandbox.schema import OUTCOME_CLASSES
 from coderl.tasks.problem import Problem
-
-OUTCOMES = ("compile_error", "runtime_error", "failed_test", "passed")
 
 
 def evaluate_policy(policy, tokenizer, problems: Sequence[Problem], executor: Executor, n: int = 10,
@@ -38,16 +37,16 @@ def evaluate_policy(policy, tokenizer, problems: Sequence[Problem], executor: Ex
             for i, (p, cs) in enumerate(zip(problems, samples, strict=True)) for j, c in enumerate(cs)]
     results = executor.run(reqs)
     correct = np.zeros(len(problems), dtype=int)
-    mix = dict.fromkeys(OUTCOMES, 0)
+    mix = dict.fromkeys(OUTCOME_CLASSES, 0)
     for req, res in zip(reqs, results, strict=True):
         correct[int(req["id"].split("/")[0])] += res.passed
         mix[res.outcome] += 1
     out: dict[str, Any] = {f"pass@{k}": float(np.mean([pass_at_k(n, int(c), k) for c in correct])) for k in ks}
-    out["outcomes"] = {o: mix[o] / len(results) for o in OUTCOMES}
+    out["outcomes"] = {o: mix[o] / len(results) for o in OUTCOME_CLASSES}
     if greedy_out is not None:
         g = executor.run([{"id": str(i), "program": p.program(cs[0].text), "tests": p.tests}
                           for i, (p, cs) in enumerate(zip(problems, greedy_out, strict=True))])
         out["greedy"] = float(np.mean([r.passed for r in g]))
-        out["greedy_outcomes"] = {o: sum(r.outcome == o for r in g) / len(g) for o in OUTCOMES}
+        out["greedy_outcomes"] = {o: sum(r.outcome == o for r in g) / len(g) for o in OUTCOME_CLASSES}
     out["n_problems"], out["n_samples"] = len(problems), n
     return out

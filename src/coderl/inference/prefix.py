@@ -157,10 +157,10 @@ def prefix_pass_probs(
     (a seq2seq encoder) is run once per prefix so that no ``q_t`` sees later tokens. Program tokens beyond the
     critic's positions get probability 0, so they are never chosen as a cut.
     """
-    from coderl.models.critic import _max_len, program_token_probs
+    from coderl.models.critic import critic_max_length, program_token_probs
 
     k = pass_index(critic)
-    limit = _max_len(critic, None)
+    limit = critic_max_length(critic, None)
     if _is_causal(critic):
         probs, mask = program_token_probs(critic, prompt_ids, program_ids, [k] * len(program_ids), pad_id,
                                           batch_size=batch_size)

@@ -33,7 +33,7 @@ from torch import nn
 if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-from coderl.rl.rewards import OUTCOME_CLASSES  # one class order for rewards and critic labels
+from coderl.sandbox.schema import OUTCOME_CLASSES  # one class order for rewards and critic labels
 
 BINARY_CLASSES = ("not_passed", "passed")
 CRITIC_FILE = "critic.json"
@@ -311,7 +311,9 @@ def encode_examples(
     return encode_pairs(tokenizer, prompts, programs, add_eos=add_eos)
 
 
-def _max_len(critic: Critic, max_length: int | None) -> int | None:
+def critic_max_length(critic: Critic, max_length: int | None = None) -> int | None:
+    """The longest input the critic reads: ``max_length`` when given, else its backbone's number of positions
+    (None when the backbone's config names none)."""
     if max_length is not None:
         return max_length
     cfg = critic.backbone_config
@@ -340,7 +342,7 @@ def score_programs(
     try:
         for s in range(0, len(prompt_ids), batch_size):
             ids, attn, pm = critic_inputs(prompt_ids[s: s + batch_size], program_ids[s: s + batch_size], pad_id,
-                                          _max_len(critic, max_length), critic.device)
+                                          critic_max_length(critic, max_length), critic.device)
             out.append(pooled_logits(critic(ids, attn), pm, mode).float().softmax(-1).cpu())
     finally:
         critic.train(was)
@@ -376,7 +378,7 @@ def program_token_distributions(
         with torch.no_grad():
             for s in range(0, len(prompt_ids), batch_size):
                 ps, cs = prompt_ids[s: s + batch_size], program_ids[s: s + batch_size]
-                ids, attn, pm = critic_inputs(ps, cs, pad_id, _max_len(critic, max_length), critic.device)
+                ids, attn, pm = critic_inputs(ps, cs, pad_id, critic_max_length(critic, max_length), critic.device)
                 probs = critic(ids, attn).float().softmax(-1).cpu()
                 pm = pm.cpu()
                 for j in range(len(cs)):
@@ -447,7 +449,7 @@ class OnlineCritic:
     def __init__(self, critic: Critic, lr: float, pool: PoolMode = "max", grad_clip: float | None = 1.0,
                  max_length: int | None = None):
         self.critic, self.pool, self.grad_clip = critic, pool, grad_clip
-        self.max_len = _max_len(critic, max_length)
+        self.max_len = critic_max_length(critic, max_length)
         self.opt = torch.optim.AdamW([p for p in critic.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
 
     def step(self, prompt_ids: Sequence[Sequence[int]], program_ids: Sequence[Sequence[int]], labels: Sequence[int],
@@ -525,7 +527,7 @@ def train_critic(
     device = critic.device
     p_ids, c_ids = encode_examples(tokenizer, [e[0] for e in examples], [e[1] for e in examples])
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    max_len = _max_len(critic, max_length)
+    max_len = critic_max_length(critic, max_length)
     counts = [labels.count(c) for c in range(critic.n_classes)]
     weight = None
     if balance_classes:

@@ -18,6 +18,7 @@ from typing import Any
 
 from coderl.config import apply_overrides, build, deep_merge, read_yaml
 from coderl.rl.config import PRESETS, RLConfig
+from coderl.sandbox.schema import OUTCOME_CLASSES
 from coderl.train.sft import SFTConfig
 
 
@@ -269,7 +270,7 @@ def _train_demo_critic(model, tokenizer, tasks, ex, cfg: DemoConfig, progress: b
                  batch_size=cfg.critic.batch_size, seed=cfg.seed, progress=progress,
                  balance_classes=cfg.critic.balance_classes)
     metrics = evaluate_critic(critic, tokenizer, held)
-    metrics["labels"] = ["compile_error", "runtime_error", "failed_test", "passed"]
+    metrics["labels"] = list(OUTCOME_CLASSES)
     return critic, metrics
 
 
@@ -297,7 +298,7 @@ def _report(s: dict[str, Any], cfg: DemoConfig) -> str:
         row("control (SFT only, same extra time)", s["control"]), "",
         "Outcome mix of the samples:", "", "| outcome | before | after | control |", "|---|---|---|---|",
     ]
-    for o in ("compile_error", "runtime_error", "failed_test", "passed"):
+    for o in OUTCOME_CLASSES:
         lines.append(f"| {o} | {s['outcomes_before'][o]:.3f} | {s['outcomes_after'][o]:.3f} | "
                      f"{s['outcomes_control'][o]:.3f} |")
     if s["critic"]:
@@ -336,7 +337,7 @@ def _plots(s: dict[str, Any], out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out / "rl_curve.png", dpi=100)
     plt.close(fig)
-    outcomes = ("compile_error", "runtime_error", "failed_test", "passed")
+    outcomes = OUTCOME_CLASSES
     fig, ax = plt.subplots(figsize=(6, 3.5))
     width = 0.27
     for j, (name, key) in enumerate((("before", "outcomes_before"), ("after", "outcomes_after"),

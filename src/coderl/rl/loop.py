@@ -32,6 +32,7 @@ from coderl.models.critic import (
 from coderl.models.generate import Completion, SamplingConfig, generate
 from coderl.models.logprobs import completion_logprobs
 from coderl.models.precision import Precision, chunks
+from coderl.models.tokenizer import encode_pairs
 from coderl.rl.advantages import greedy_baseline_advantages, group_advantages
 from coderl.rl.checkpoint import load_training_state, resume_actor, save_training_state
 from coderl.rl.config import RLConfig
@@ -45,11 +46,11 @@ from coderl.rl.losses import (
     sft_loss,
     truncated_is_weights,
 )
-from coderl.rl.rewards import CODERL_RETURNS, OUTCOME_CLASSES, outcome_rewards
+from coderl.rl.rewards import CODERL_RETURNS, outcome_rewards
 from coderl.sandbox import Executor, Result
+from coderl.sandbox.schema import OUTCOME_CLASSES
 from coderl.tasks.problem import Problem
 from coderl.tasks.prompt import format_prompt
-from coderl.train.sft import encode_pairs
 from coderl.utils.progress import ProgressBar
 from coderl.utils.scalars import ScalarLog
 from coderl.utils.seeding import seeded, stream_seed
@@ -104,7 +105,8 @@ def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor,
         start, history, ckpt = resume_actor(out_dir, policy, opt, config)
         if online is not None and ckpt is not None:  # the critic as RL had updated it, not as it was given
             online.load_state_dict(load_training_state(ckpt)["online_critic"])
-    sft_data = encode_pairs(tokenizer, sft_pairs) if sft_pairs and cfg.sft_weight > 0 else []
+    sft_data = (list(zip(*encode_pairs(tokenizer, [p for p, _ in sft_pairs], [c for _, c in sft_pairs]), strict=True))
+                if sft_pairs and cfg.sft_weight > 0 else [])
     device = next(policy.parameters()).device
     pool = None
     if cfg.mode == "offline":

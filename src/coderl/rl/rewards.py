@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-OUTCOME_CLASSES = ("compile_error", "runtime_error", "failed_test", "passed")
+from coderl.sandbox.schema import OUTCOME_CLASSES
+
 CODERL_RETURNS: Mapping[str, float] = {"compile_error": -1.0, "runtime_error": -0.6, "failed_test": -0.3,
                                        "passed": 1.0}
 BINARY_RETURNS: Mapping[str, float] = {"compile_error": 0.0, "runtime_error": 0.0, "failed_test": 0.0,

@@ -33,6 +33,9 @@ from typing import Any
 from coderl.utils.jsonl import iter_jsonl
 
 OUTCOMES = ("passed", "failed_test", "runtime_error", "compile_error")
+"""A program's outcome, best first: the one list of them (rewards, critic classes and reports use it)."""
+OUTCOME_CLASSES = OUTCOMES[::-1]
+"""The same outcomes worst first: the order of the critic's classes and of reports' columns."""
 TEST_TYPES = ("assert", "stdio", "call")
 CHECKERS = ("default", "apps")
 

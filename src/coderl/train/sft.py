@@ -59,15 +59,6 @@ class SFTConfig:
         return asdict(self)
 
 
-def encode_pairs(tokenizer, pairs: Sequence[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
-    """(prompt text, target text) → (prompt ids, target ids + eos), by the shared convention of
-    :func:`coderl.models.tokenizer.encode_pairs`."""
-    from coderl.models.tokenizer import encode_pairs as encode
-
-    prompts, completions = encode(tokenizer, [p for p, _ in pairs], [c for _, c in pairs])
-    return list(zip(prompts, completions, strict=True))
-
-
 def lr_at(step: int, total: int, cfg: SFTConfig) -> float:
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
@@ -88,10 +79,11 @@ def train_sft(model, tokenizer, pairs: Sequence[tuple[str, str]], cfg: SFTConfig
     order and learning rates continue as if never interrupted. Dropout masks come from a stream seeded by
     ``(cfg.seed, step)``, so two runs are identical and a resumed one continues as the uninterrupted one."""
     from coderl.models.precision import Precision, chunks
+    from coderl.models.tokenizer import encode_pairs
 
     device = next(model.parameters()).device
     amp = Precision(cfg.precision, device)
-    data = encode_pairs(tokenizer, pairs)
+    data = list(zip(*encode_pairs(tokenizer, [p for p, _ in pairs], [c for _, c in pairs]), strict=True))
     rng = random.Random(cfg.seed)
     steps_per_epoch = max(1, math.ceil(len(data) / cfg.batch_size))
     total = max(1, int(steps_per_epoch * cfg.epochs)) if cfg.epochs > 0 else 10**9
