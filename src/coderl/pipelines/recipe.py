@@ -240,11 +240,6 @@ class RecipeConfig:
     repair: RepairSettings = field(default_factory=RepairSettings)
     log: LogSettings = field(default_factory=LogSettings)
 
-    def __post_init__(self) -> None:
-        if self.rl.mode == "offline" and self.rl.algo == "grpo":
-            raise ValueError("rl: mode 'offline' trains on a fixed pool of single programs; use algo 'coderl' "
-                             "(or mode 'online' for grpo)")
-
     @property
     def out_dir(self) -> Path:
         return Path(self.out)

@@ -760,8 +760,9 @@ def offline_pool(cfg: RecipeConfig, tok, problems: list[Problem], samples: Path,
                  baseline: tuple[Path, Path] | None, scored: Path | None, critic_dir: Path | None
                  ) -> tuple[list, str]:
     """The RL pool from files, and its fingerprint: sampled tokens, their outcomes and returns, the greedy
-    baseline's return per problem (``baseline``: its samples and verdicts files; the mean return of the problem's
-    samples when there is none), and the token weights of the critic in ``critic_dir`` (scores of another critic,
+    baseline's return per problem (``baseline``: its samples and verdicts files, which must hold every problem of
+    the pool; ``None``, with ``sampling.greedy_baseline: false``: the mean return of the problem's samples), and
+    the token weights of the critic in ``critic_dir`` (scores of another critic,
     or of other programs, are refused)."""
     from coderl.rl.loop import Rollout
     from coderl.rl.rewards import outcome_reward
@@ -769,9 +770,17 @@ def offline_pool(cfg: RecipeConfig, tok, problems: list[Problem], samples: Path,
 
     rows = labelled_samples(cfg, samples, verdicts, problems)
     base: dict[str, float] = {}
-    if baseline is not None and baseline[0].is_file() and baseline[1].is_file():
+    if baseline is not None:
+        _need_file(baseline[0], "greedy baseline programs", "run `coderl sample` (sampling.greedy_baseline: true "
+                   "writes them) or set sampling.greedy_baseline: false for the mean of the samples")
+        _need_file(baseline[1], "verdicts of the greedy baseline", "run `coderl train --stage rl`, which executes "
+                   "them, or `coderl eval`")
         base = {r.problem.task_id: outcome_reward(r.verdict["outcome"])
                 for r in labelled_samples(cfg, baseline[0], baseline[1], problems)}
+        missing = sorted({r.problem.task_id for r in rows} - set(base))
+        if missing:
+            raise StageError(f"{baseline[0]}: no greedy baseline for {len(missing)} problem(s) of the pool (e.g. "
+                             f"{missing[0]}); sample them again (`coderl sample --resume`)")
     weights: dict[str, dict[str, Any]] = {}
     made_by = ""
     if scored is not None:
@@ -792,7 +801,7 @@ def offline_pool(cfg: RecipeConfig, tok, problems: list[Problem], samples: Path,
             prompt_ids[p.task_id] = list(tok([format_prompt(p)])["input_ids"][0]) or [tok.eos_token_id]
         r = Rollout(p, prompt_ids[p.task_id], list(rec["completion_ids"]), rec["completion"], v["outcome"],
                     outcome_reward(v["outcome"]))
-        r.baseline = base.get(p.task_id, sum(by_task[p.task_id]) / len(by_task[p.task_id]))
+        r.baseline = base[p.task_id] if baseline is not None else sum(by_task[p.task_id]) / len(by_task[p.task_id])
         key = score_key(row)
         if scored is not None:
             w = weights.get(key)
@@ -840,8 +849,10 @@ def run_rl(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = Fals
         b = Path(baseline or cfg.out_dir / BASELINE)
         sc = Path(scored or cfg.out_dir / SCORED) if use_critic else None
         pool, inputs["pool"] = offline_pool(cfg, tok, problems, s, Path(verdicts) if verdicts else verdicts_path(s),
-                                            (b, verdicts_path(b)), sc, cdir if use_critic else None)
-        log(f"rl: offline pool of {len(pool)} programs from {s}")
+                                            (b, verdicts_path(b)) if cfg.sampling.greedy_baseline else None, sc,
+                                            cdir if use_critic else None)
+        log(f"rl: offline pool of {len(pool)} programs from {s}; baseline: "
+            + ("the greedy program's return" if cfg.sampling.greedy_baseline else "the mean return of the samples"))
     elif use_critic:
         if not (cdir / "critic.json").is_file():
             raise StageError(f"{cdir}: no trained critic (online coderl weights tokens by it); run `coderl critic "

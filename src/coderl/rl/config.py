@@ -111,6 +111,9 @@ class RLConfig:
             raise ValueError(f"RLConfig.algo must be one of {ALGOS}, got {self.algo!r}")
         if self.mode not in MODES:
             raise ValueError(f"RLConfig.mode must be one of {MODES}, got {self.mode!r}")
+        if self.mode == "offline" and self.algo == "grpo":
+            raise ValueError("RLConfig: mode 'offline' trains on a fixed pool of single programs, with no group to "
+                             "compare them in; use algo 'coderl' (or mode 'online' for grpo)")
         if self.algo == "grpo" and self.samples_per_problem < 2:
             raise ValueError("RLConfig: algo='grpo' compares samples of the same problem; set samples_per_problem >= 2")
         if self.leave_one_out and self.algo != "grpo":

@@ -550,8 +550,6 @@ class _OfflinePool:
 
 def _offline_pool(policy, tokenizer, problems: Sequence[Problem], executor: Executor, cfg: RLConfig,
                   critic) -> _OfflinePool:
-    if cfg.algo == "grpo":
-        raise ValueError("offline mode draws single programs from a fixed pool; use algo='coderl' with it")
     rollouts = rollout(policy, tokenizer, problems, cfg, seed=cfg.seed, n=cfg.offline_samples_per_problem)
     execute(executor, rollouts)
     add_greedy_baselines(policy, tokenizer, problems, executor, rollouts, cfg)
@@ -563,8 +561,6 @@ def _given_pool(rollouts: Sequence[Rollout], cfg: RLConfig) -> _OfflinePool:
     critic score); token weights come from each rollout's ``token_probs``."""
     if not rollouts:
         raise ValueError("offline RL got an empty pool of scored programs")
-    if cfg.algo == "grpo":
-        raise ValueError("offline mode draws single programs from a fixed pool; use algo='coderl' with it")
     if not cfg.critic_weighted:
         return _OfflinePool(list(rollouts), None)
     t = max(1, max(len(r.completion_ids) for r in rollouts))

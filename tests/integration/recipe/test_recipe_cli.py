@@ -135,6 +135,23 @@ def test_apps_causal_offline_pipeline(tmp_path, models, cli):
                     "--no-examples", "--no-chart", "--bootstrap", "0", "--no-progress", "--checker", "apps")
     assert code == 0, out
 
+    # the paper's baseline is the greedy program: a pool with a problem that has none is refused, not given the
+    # mean of its samples in silence; without greedy baselines (sampling.greedy_baseline: false) the mean is used
+    from coderl.pipelines.recipe import load_recipe
+    from coderl.pipelines.stages import StageError, offline_pool, verdicts_path
+
+    three = tmp_path / "baseline3.jsonl"  # the baselines of 3 of the 4 problems
+    three.write_text("".join((run / "baseline.jsonl").read_text().splitlines(keepends=True)[:3]))
+    shutil.copy(verdicts_path(run / "baseline.jsonl"), verdicts_path(three))
+    with pytest.raises(StageError, match=r"no greedy baseline for 1 problem\(s\)"):
+        offline_pool(load_recipe(cfg), tok, load_problems("apps", tm.APPS_DIR, "test"), samples,
+                     verdicts_path(samples), (three, verdicts_path(three)), None, None)
+    pool, _ = offline_pool(load_recipe(cfg), tok, load_problems("apps", tm.APPS_DIR, "test"), samples,
+                           verdicts_path(samples), None, None, None)
+    for r in pool:
+        same = [o.reward for o in pool if o.problem.task_id == r.problem.task_id]
+        assert r.baseline == pytest.approx(sum(same) / len(same))
+
 
 def test_mbpp_seq2seq_online_lora_bf16(tmp_path, models, cli):
     """One command: sample -> exec -> critic train -> online CodeRL RL, with LoRA, bf16 autocast and 2 micro-batches."""
