@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+import warnings
 
 import pytest
 
@@ -52,3 +53,32 @@ def executor(secret_env):
         yield ex
     finally:
         ex.close()
+
+
+@pytest.fixture()
+def cli():
+    """``cli(*args) -> (exit code, output)``: the real typer app, in-process (exceptions other than exits are
+    raised). The app quiets the libraries for its process (environment, warning filters, transformers' logger);
+    each call undoes that, or later tests, and the processes they start, would inherit it."""
+    from typer.testing import CliRunner
+
+    from coderl.cli.main import app
+
+    runner = CliRunner()
+
+    def run(*args: str) -> tuple[int, str]:
+        env = dict(os.environ)
+        hf = sys.modules.get("transformers.utils.logging")
+        level = hf.get_verbosity() if hf is not None else None
+        with warnings.catch_warnings():
+            res = runner.invoke(app, [str(a) for a in args])
+        os.environ.clear()
+        os.environ.update(env)
+        hf = sys.modules.get("transformers.utils.logging")  # perhaps first imported by this call
+        if hf is not None:
+            hf.set_verbosity(level if level is not None else hf.WARNING)
+        if res.exception is not None and not isinstance(res.exception, SystemExit):
+            raise res.exception
+        return res.exit_code, res.output
+
+    return run

@@ -5,20 +5,17 @@ from __future__ import annotations
 import json
 
 
-def test_train_repair_writes_pairs_model_and_summary(tmp_path, tiny_tok):
-    from typer.testing import CliRunner
-
-    from coderl.cli.main import app
+def test_train_repair_writes_pairs_model_and_summary(tmp_path, tiny_tok, cli):
     from coderl.models.actor import load_model, save_checkpoint, tiny_gpt2
 
     actor = save_checkpoint(tiny_gpt2(tiny_tok, n_layer=1, n_embd=32, n_head=2, n_positions=128, seed=0), tiny_tok,
                             tmp_path / "actor")
     out = tmp_path / "repair"
-    res = CliRunner().invoke(app, ["train-repair", "--actor", str(actor), "--problems", "family:train:6", "--out",
-                                   str(out), "--samples-per-problem", "2", "--max-new-tokens", "8", "--epochs", "1",
-                                   "--batch-size", "4", "--workers", "2", "--no-progress"])
-    assert res.exit_code == 0, res.output
-    info = json.loads(res.output.strip().splitlines()[-1])
+    code, output = cli("train-repair", "--actor", actor, "--problems", "family:train:6", "--out", out,
+                       "--samples-per-problem", "2", "--max-new-tokens", "8", "--epochs", "1", "--batch-size", "4",
+                       "--workers", "2", "--no-progress")
+    assert code == 0, output
+    info = json.loads(output.strip().splitlines()[-1])
     pairs = [json.loads(x) for x in (out / "pairs.jsonl").read_text().splitlines()]
     # A random actor fails every sample; each failure is paired with its problem's ground truth.
     assert info["samples"] == 12 and len(pairs) == info["pairs"] == info["failures"] == 12
@@ -27,10 +24,6 @@ def test_train_repair_writes_pairs_model_and_summary(tmp_path, tiny_tok):
     assert repair.config.n_positions == 256  # the actor's 128 positions extended for bug + feedback + fix
 
 
-def test_train_repair_rejects_a_missing_actor(tmp_path):
-    from typer.testing import CliRunner
-
-    from coderl.cli.main import app
-
-    res = CliRunner().invoke(app, ["train-repair", "--actor", str(tmp_path / "none"), "--out", str(tmp_path / "o")])
-    assert res.exit_code == 2 and "none" in res.output
+def test_train_repair_rejects_a_missing_actor(tmp_path, cli):
+    code, output = cli("train-repair", "--actor", tmp_path / "none", "--out", tmp_path / "o")
+    assert code == 2 and "none" in output

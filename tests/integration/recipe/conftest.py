@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
@@ -39,30 +37,3 @@ def models(tmp_path_factory) -> dict[str, Path]:
             "t5_dropout": tm.save_t5(root / "t5_dropout", tok, dropout=0.1)}
 
 
-@pytest.fixture()
-def cli():
-    """``cli(*args) -> (exit code, output)``: the real typer app, in-process."""
-    from typer.testing import CliRunner
-
-    from coderl.cli.main import app
-
-    runner = CliRunner()
-
-    def run(*args: str) -> tuple[int, str]:
-        # the app quiets the libraries for its process (environment, warning filters, transformers' logger):
-        # undo that after each call, or later tests (and the processes they start) inherit it
-        env = dict(os.environ)
-        hf = sys.modules.get("transformers.utils.logging")
-        level = hf.get_verbosity() if hf is not None else None
-        with warnings.catch_warnings():
-            res = runner.invoke(app, [str(a) for a in args])
-        os.environ.clear()
-        os.environ.update(env)
-        hf = sys.modules.get("transformers.utils.logging")  # perhaps first imported by this call
-        if hf is not None:
-            hf.set_verbosity(level if level is not None else hf.WARNING)
-        if res.exception is not None and not isinstance(res.exception, SystemExit):
-            raise res.exception
-        return res.exit_code, res.output
-
-    return run
