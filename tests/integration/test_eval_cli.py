@@ -133,3 +133,16 @@ def test_malformed_dataset_and_options_exit_2(tmp_path):
     assert r.returncode == 2 and "--k" in r.stderr
     r = coderl("eval", "--dataset", "nope", "--samples", str(samples))
     assert r.returncode == 2 and "unknown dataset" in r.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--backend", "spark"), "--backend must be one of local, ray, got 'spark'"),
+    (("--address", "auto"), "--address needs --backend ray"),
+    (("--checker", "fuzzy"), "--checker must be one of default, apps"),
+    (("--timeout", "0"), "--timeout must be positive"),
+])
+def test_bad_execution_options_exit_2_naming_the_flag(tmp_path, args, message):
+    samples = write_jsonl(tmp_path / "s.jsonl", [{"task_id": "HumanEval/0", "completion": "    return True\n"}])
+    r = coderl("eval", "--dataset", "humaneval", "--samples", str(samples), *args)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "s.eval").exists()  # refused before anything was written

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import typer
 
+from coderl.cli.options import ADDRESS_HELP, BACKEND_HELP
+
 
 def _int_list(text: str, name: str) -> tuple[int, ...]:
     try:
@@ -52,22 +54,26 @@ def eval_command(
     dedupe: bool = typer.Option(True, "--dedupe/--no-dedupe", help="Run identical programs once."),
     chart: bool = typer.Option(True, "--chart/--no-chart", help="Write outcomes.png (matplotlib)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
+    backend: str = typer.Option("local", "--backend", help=BACKEND_HELP),
+    address: str = typer.Option(None, "--address", help=ADDRESS_HELP),
 ) -> None:
     """Score SAMPLES against a benchmark: per-sample verdicts, pass@k with intervals, n@k, and reports."""
+    from coderl.cli.options import flag
     from coderl.eval.evaluate import EvalConfig
     from coderl.eval.samples import read_samples
     from coderl.sandbox import RequestError, SandboxError
+    from coderl.scale import make_executor
     from coderl.tasks import load_problems
     from coderl.utils.paths import PathError, output_dir
 
     ks = _int_list(k, "--k")
     ns = _int_list(n_submit, "--n")
-    if checker not in ("default", "apps"):
-        typer.echo(f"error: --checker must be 'default' or 'apps', got {checker!r}", err=True)
-        raise typer.Exit(2)
-    if timeout <= 0:
-        typer.echo("error: --timeout must be positive", err=True)
-        raise typer.Exit(2)
+    try:  # not started yet: a bad setting is reported before any input is read
+        ex = make_executor(backend, address=address, workers=workers or None, timeout=timeout, checker=checker,
+                           name=flag)
+    except ValueError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
     out_dir = output or samples.with_name(samples.name.removesuffix(".gz").removesuffix(".jsonl") + ".eval")
     try:
         output_dir(out_dir, "the evaluation reports")
@@ -80,7 +86,8 @@ def eval_command(
                      examples=examples, n_submit=ns, bootstrap=bootstrap, seed=seed, dedupe=dedupe)
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        summary, meta = _run(problems, sample_list, cfg, out_dir, progress, dataset, str(samples))
+        with ex:
+            summary, meta = _run(problems, sample_list, cfg, ex, out_dir, progress, dataset, str(samples))
     except SandboxError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from None
@@ -92,7 +99,7 @@ def eval_command(
     _print_summary(summary, out_dir, ["verdicts.jsonl", *written])
 
 
-def _run(problems, sample_list, cfg, out_dir: Path, progress: bool, dataset: str, samples: str):
+def _run(problems, sample_list, cfg, ex, out_dir: Path, progress: bool, dataset: str, samples: str):
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -114,7 +121,7 @@ def _run(problems, sample_list, cfg, out_dir: Path, progress: bool, dataset: str
                      TimeRemainingColumn(), TextColumn("{task.fields[mix]}"), console=Console(stderr=True),
                      disable=not show) as bar:
         task = bar.add_task("eval", total=len(sample_list), mix="")
-        for v in run_samples(problems, sample_list, cfg):
+        for v in run_samples(problems, sample_list, cfg, executor=ex):
             # Streamed, so an interrupted evaluation keeps every verdict it produced.
             out.write(json.dumps(v.to_dict()) + "\n")
             verdicts.append(v)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import typer
 
+from coderl.cli.options import ADDRESS_HELP, BACKEND_HELP
+
 
 def exec_command(
     requests: str = typer.Argument(None, help="Requests JSONL (one program + tests per line); '-' for stdin."),
@@ -23,27 +25,21 @@ def exec_command(
     cache: Path = typer.Option(None, "--cache", help="Content-hash cache file: repeated programs run once."),
     explain: bool = typer.Option(False, "--explain", help="Print the active protections and exit."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
-    backend: str = typer.Option("local", "--backend", help="local (this machine's cores) or ray (a Ray actor "
-                                "per node; see docs/scaling.md)."),
-    address: str = typer.Option(None, "--address", help="--backend ray: the Ray cluster ('auto', "
-                                "'ray://host:10001'); default: a local Ray instance."),
+    backend: str = typer.Option("local", "--backend", help=BACKEND_HELP),
+    address: str = typer.Option(None, "--address", help=ADDRESS_HELP),
 ) -> None:
     """Run programs against unit tests in the sandbox and write one verdict per line."""
-    from coderl.sandbox import Executor, RequestError, SandboxError, read_requests
+    from coderl.cli.options import flag
+    from coderl.sandbox import RequestError, SandboxError, read_requests
+    from coderl.scale import make_executor
     from coderl.utils.paths import PathError, input_file, output_file
 
-    if checker not in ("default", "apps"):
-        typer.echo(f"error: --checker must be 'default' or 'apps', got {checker!r}", err=True)
-        raise typer.Exit(2)
-    if backend not in ("local", "ray"):
-        typer.echo(f"error: --backend must be 'local' or 'ray', got {backend!r}", err=True)
-        raise typer.Exit(2)
-    if backend == "local" and address is not None:
-        typer.echo("error: --address needs --backend ray", err=True)
-        raise typer.Exit(2)
-    if backend == "ray" and cache is not None:
-        typer.echo("error: --cache works with --backend local only", err=True)
-        raise typer.Exit(2)
+    try:  # not started yet: a bad setting is reported before any input is read
+        ex = make_executor(backend, address=address, workers=workers or None, timeout=timeout, memory_mb=memory_mb,
+                           output_mb=output_mb, checker=checker, cache=cache, name=flag)
+    except ValueError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
     reqs = []
     if not explain:
         if requests is None:
@@ -66,22 +62,6 @@ def exec_command(
         except UnicodeDecodeError as e:
             typer.echo(f"error: {requests}: not UTF-8 text ({e.reason})", err=True)
             raise typer.Exit(2) from None
-    try:
-        if backend == "ray":
-            try:
-                from coderl.scale.ray_executor import RayExecutor
-
-                ex = RayExecutor(address=address, workers=workers or None, timeout=timeout, memory_mb=memory_mb,
-                                 output_mb=output_mb, checker=checker)
-            except ImportError as e:
-                typer.echo(f"error: --backend ray: {e}", err=True)
-                raise typer.Exit(2) from None
-        else:
-            ex = Executor(workers=workers or None, timeout=timeout, memory_mb=memory_mb, output_mb=output_mb,
-                          checker=checker, cache=cache or False)
-    except ValueError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
     try:
         with ex:
             if explain:

@@ -25,6 +25,7 @@ from typing import Any
 
 from coderl.config import apply_overrides, build, read_yaml
 from coderl.rl.config import RLConfig
+from coderl.scale import BACKENDS
 from coderl.train.sft import SFTConfig
 
 
@@ -138,8 +139,8 @@ class ExecSettings:
             raise ValueError(f"execution.checker must be 'default' or 'apps', got {self.checker!r}")
         if self.timeout <= 0:
             raise ValueError("execution.timeout must be > 0")
-        if self.backend not in ("local", "ray"):
-            raise ValueError(f"execution.backend must be 'local' or 'ray', got {self.backend!r}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"execution.backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.address is not None and self.backend != "ray":
             raise ValueError("execution.address is for backend 'ray'; set execution.backend: ray (or drop the address)")
 

@@ -146,18 +146,14 @@ def sft_pairs(cfg: RecipeConfig, problems: list[Problem]) -> list[tuple[str, str
 
 def make_executor(cfg: RecipeConfig):
     """The executor ``execution`` describes (not started): local sandbox workers, or one per Ray node."""
+    from coderl.scale import make_executor as executor_for
+
     e = cfg.execution
-    kwargs = {"workers": e.workers, "timeout": e.timeout, "memory_mb": e.memory_mb, "checker": e.checker}
-    if e.backend == "ray":
-        try:
-            from coderl.scale.ray_executor import RayExecutor
-
-            return RayExecutor(address=e.address, **kwargs)
-        except ImportError as err:
-            raise StageError(f"execution.backend ray: {err}") from None
-    from coderl.sandbox import Executor
-
-    return Executor(**kwargs)
+    try:
+        return executor_for(e.backend, address=e.address, workers=e.workers, timeout=e.timeout,
+                            memory_mb=e.memory_mb, checker=e.checker, name=lambda n: f"execution.{n}")
+    except ValueError as err:
+        raise StageError(str(err)) from None
 
 
 def _read_records(path: Path) -> list[tuple[int, dict[str, Any]]]:

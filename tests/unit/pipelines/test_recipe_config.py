@@ -41,7 +41,7 @@ def test_sections_keep_the_recipe_defaults():
     ("rl.grad_accum=0", "grad_accum must be >= 1"),
     ("novalue", "expected key=value"),
     ("repair.samples_per_problem=0", "repair.samples_per_problem must be >= 1"),
-    ("execution.backend=spark", "execution.backend must be 'local' or 'ray'"),
+    ("execution.backend=spark", "execution.backend must be one of local, ray, got 'spark'"),
     ("execution.address=auto", "execution.address is for backend 'ray'"),
     ("repair.train.lr=fast", "field 'repair.train.lr' must be float"),
 ])
