@@ -116,13 +116,13 @@ def run_samples(problems: list[Problem], samples: list[Sample], cfg: EvalConfig,
     first: dict[tuple[str, str, str], int] = {}
     slots: list[tuple[int | None, int]] = []  # per sample: (example request index, hidden request index)
 
-    def request(task_id: str, kind: str, prog: str, tests: dict[str, Any]) -> int:
+    def request(task_id: str, kind: str, prog: str) -> int:
         key = (task_id, kind, prog)
         if cfg.dedupe and key in first:
             return first[key]
         # checker and timeout travel with each request, so a caller's executor is held to cfg as well.
-        reqs.append({"id": str(len(reqs)), "program": prog, "tests": tests, "checker": cfg.checker,
-                     "timeout": cfg.timeout})
+        reqs.append(by_id[task_id].request(str(len(reqs)), prog, examples=kind == "ex", checker=cfg.checker,
+                                           timeout=cfg.timeout))
         first[key] = len(reqs) - 1
         return len(reqs) - 1
 
@@ -131,8 +131,8 @@ def run_samples(problems: list[Problem], samples: list[Sample], cfg: EvalConfig,
         p = by_id[s.task_id]
         prog = sample_program(p, s, cfg.extract)
         keys.append(program_key(p, prog))
-        ex_i = request(s.task_id, "ex", prog, p.example_tests) if cfg.examples and p.example_tests else None
-        slots.append((ex_i, request(s.task_id, "hidden", prog, p.tests)))
+        ex_i = request(s.task_id, "ex", prog) if cfg.examples and p.example_tests else None
+        slots.append((ex_i, request(s.task_id, "hidden", prog)))
     how = settings_key(cfg)
     own = executor is None
     ex = executor or Executor(workers=cfg.workers, timeout=cfg.timeout, memory_mb=cfg.memory_mb,

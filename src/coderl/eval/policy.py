@@ -33,7 +33,7 @@ def evaluate_policy(policy, tokenizer, problems: Sequence[Problem], executor: Ex
                            temperature=temperature, top_p=top_p, seed=seed))
         greedy_out = generate(policy, tokenizer, prompts, 1, SamplingConfig(max_new_tokens=max_new_tokens,
                               greedy=True)) if greedy else None
-    reqs = [{"id": f"{i}/{j}", "program": p.program(c.text), "tests": p.tests}
+    reqs = [p.request(f"{i}/{j}", p.program(c.text))
             for i, (p, cs) in enumerate(zip(problems, samples, strict=True)) for j, c in enumerate(cs)]
     results = executor.run(reqs)
     correct = np.zeros(len(problems), dtype=int)
@@ -44,7 +44,7 @@ def evaluate_policy(policy, tokenizer, problems: Sequence[Problem], executor: Ex
     out: dict[str, Any] = {f"pass@{k}": float(np.mean([pass_at_k(n, int(c), k) for c in correct])) for k in ks}
     out["outcomes"] = {o: mix[o] / len(results) for o in OUTCOME_CLASSES}
     if greedy_out is not None:
-        g = executor.run([{"id": str(i), "program": p.program(cs[0].text), "tests": p.tests}
+        g = executor.run([p.request(str(i), p.program(cs[0].text))
                           for i, (p, cs) in enumerate(zip(problems, greedy_out, strict=True))])
         out["greedy"] = float(np.mean([r.passed for r in g]))
         out["greedy_outcomes"] = {o: sum(r.outcome == o for r in g) / len(g) for o in OUTCOME_CLASSES}

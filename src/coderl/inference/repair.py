@@ -130,10 +130,9 @@ def collect_repair_examples(
                     SamplingConfig(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed))
     reqs = []
     for i, (p, cs) in enumerate(zip(problems, outs, strict=True)):
-        ex = p.example_tests or p.tests
-        for j, c in enumerate(cs):
-            reqs.append({"id": f"{i}/{j}/ex", "program": p.program(c.text), "tests": ex})
-            reqs.append({"id": f"{i}/{j}/hidden", "program": p.program(c.text), "tests": p.tests})
+        for j, c in enumerate(cs):  # the example tests when there are some, else the hidden ones twice
+            reqs.append(p.request(f"{i}/{j}/ex", p.program(c.text), examples=bool(p.example_tests)))
+            reqs.append(p.request(f"{i}/{j}/hidden", p.program(c.text)))
     res = {r.id: r for r in executor.run(reqs)}
     examples: list[RepairExample] = []
     counts = {"samples": 0, "failures": 0, "pairs": 0, "problems_without_target": 0}

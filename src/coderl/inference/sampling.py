@@ -218,8 +218,7 @@ def _check(problems: Sequence[Problem]) -> None:
 
 def _run_examples(executor: Executor, problems: Sequence[Problem], todo: list[tuple[int, Candidate]],
                   spy: _Spy) -> None:
-    reqs = [{"id": f"{i}/{c.index}", "program": problems[i].program(c.text), "tests": problems[i].example_tests}
-            for i, c in todo]
+    reqs = [problems[i].request(f"{i}/{c.index}", problems[i].program(c.text), examples=True) for i, c in todo]
     for (_, c), r in zip(todo, executor.run(reqs), strict=True):
         c.example_outcome, c.example_detail = r.outcome, r.detail
         c._result = r  # type: ignore[attr-defined]  # kept for the repair feedback, not serialised

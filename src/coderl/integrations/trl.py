@@ -114,9 +114,8 @@ class ExecutionReward:
             raise ValueError(f"{len(completions)} completions but {len(ids)} values of {self.id_column!r}")
         reqs = []
         for i, (tid, c) in enumerate(zip(ids, completions, strict=True)):
-            p = self.problems.get(str(tid))
-            reqs.append({"id": str(i), "program": self.program(str(tid), c),
-                         "tests": p.tests if p is not None else {}})
+            program = self.program(str(tid), c)  # first: it names an unknown task id
+            reqs.append(self.problems[str(tid)].request(str(i), program))
         results = self._ex().run(reqs)
         return [float(self.returns[r.outcome]) for r in results]
 

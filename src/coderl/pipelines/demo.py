@@ -253,7 +253,7 @@ def demo_critic_data(model, tokenizer, tasks, ex, cfg: DemoConfig) -> tuple[list
     outs = generate(model, tokenizer, prompts, cfg.critic.samples_per_problem,
                     SamplingConfig(max_new_tokens=cfg.rl.max_new_tokens, temperature=1.0, seed=cfg.seed + 3))
     items = [(pr, p, c.text) for pr, p, cs in zip(prompts, chosen, outs, strict=True) for c in cs]
-    results = ex.run([{"id": str(i), "program": p.program(t), "tests": p.tests} for i, (_, p, t) in enumerate(items)])
+    results = ex.run([p.request(str(i), p.program(t)) for i, (_, p, t) in enumerate(items)])
     data = [(pr, t, outcome_label(r.outcome)) for (pr, _, t), r in zip(items, results, strict=True)]
     data += [(pr, p.solutions[0], outcome_label("passed")) for pr, p in zip(prompts, chosen, strict=True)]
     rng.shuffle(data)

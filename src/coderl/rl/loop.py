@@ -274,8 +274,7 @@ def critic_prefilter(critic, tokenizer, rollouts: Sequence[Rollout], threshold: 
 
 def execute(executor: Executor, rollouts: Sequence[Rollout]) -> list[Result]:
     """3. Run every program against its problem's hidden tests; set outcome and return."""
-    reqs = [{"id": str(i), "program": r.problem.program(r.text), "tests": r.problem.tests}
-            for i, r in enumerate(rollouts)]
+    reqs = [r.problem.request(str(i), r.problem.program(r.text)) for i, r in enumerate(rollouts)]
     results = executor.run(reqs)
     for r, res, rew in zip(rollouts, results, outcome_rewards(x.outcome for x in results), strict=True):
         r.outcome, r.reward = res.outcome, rew

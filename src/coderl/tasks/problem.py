@@ -77,6 +77,16 @@ class Problem:
         """The program that is run for a model completion (or a ground-truth solution) of this problem."""
         return self.prelude + self.program_prefix + completion
 
+    def request(self, id: str, program: str, *, examples: bool = False, **settings: Any) -> dict[str, Any]:
+        """The execution request (a :class:`coderl.sandbox.schema.Request` as a dict) that runs ``program``
+        (usually :meth:`program` of a completion) against this problem's hidden tests, or its example tests with
+        ``examples``; ``settings`` are the request's own ``timeout`` / ``checker``. The one place a problem
+        becomes a request."""
+        tests = self.example_tests if examples else self.tests
+        if tests is None:
+            raise ValueError(f"{self.task_id}: no example tests")
+        return {"id": id, "program": program, "tests": tests, **{k: v for k, v in settings.items() if v is not None}}
+
     @property
     def prelude_lines(self) -> int:
         """How many lines :meth:`program` adds before the model's code (to map error lines back)."""

@@ -72,3 +72,17 @@ def test_iter_jsonl_reads_gzip_and_rejects_bad_utf8(tmp_path):
         list(iter_jsonl(bad))
     with pytest.raises(DataError, match="cannot read"):
         list(iter_jsonl(tmp_path / "missing.jsonl"))
+
+
+def test_a_problem_makes_its_execution_requests():
+    from coderl.sandbox.schema import parse_request
+
+    hidden = {"type": "assert", "asserts": ["assert f() == 1"]}
+    examples = {"type": "assert", "asserts": ["assert f() == 1"], "fixtures": "x = 1"}
+    p = Problem(task_id="t/1", prompt="p", tests=hidden, example_tests=examples, prelude="import math\n")
+    req = p.request("a", p.program("def f():\n    return 1\n"), timeout=2.0, checker=None)
+    assert req == {"id": "a", "program": "import math\ndef f():\n    return 1\n", "tests": hidden, "timeout": 2.0}
+    assert p.request("b", "pass", examples=True)["tests"] is examples
+    assert parse_request(req).timeout == 2.0  # what the executor accepts
+    with pytest.raises(ValueError, match="t/2: no example tests"):
+        Problem(task_id="t/2", prompt="p", tests=hidden).request("c", "pass", examples=True)
