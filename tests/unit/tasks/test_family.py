@@ -255,3 +255,14 @@ def test_fill_and_template_validation():
         Template(**{**ok, "body": "while x:\n    x -= 1\nreturn x"})
     with pytest.raises(ValueError, match="4 test inputs"):
         Template(**{**ok, "inputs": lambda a: [1]}).tests({"a": 0})
+
+
+def test_load_problems_is_the_entry_point_for_the_family_too():
+    from coderl.tasks import DataError, load_problems
+
+    assert [p.task_id for p in load_problems("family:test:5", seed=1)] == [
+        p.task_id for p in generate_tasks("test", 5, seed=1)]
+    assert len(load_problems("family", split="train", limit=3)) == 3
+    for bad in ("family:dev", "family:test:x", "family:test:1:2"):
+        with pytest.raises(DataError, match="expected family, family:train or family:test"):
+            load_problems(bad)
