@@ -99,11 +99,11 @@ def tiny_gpt2(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = GPT2LMHeadModel(config)
-    _align_generation_config(model, tokenizer)
+    align_generation_config(model, tokenizer)
     return model
 
 
-def _align_generation_config(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
+def align_generation_config(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
     """Give ``model.generation_config`` the tokenizer's pad id (and eos id when the model has none), and list the
     output rows past the tokenizer's size in its ``suppress_tokens`` (see :func:`undecodable_ids`)."""
     gc = model.generation_config
@@ -261,7 +261,7 @@ def load_model(
     except TokenizerLoadError as e:
         raise ModelLoadError(str(e)) from e
     prepare_tokenizer(tokenizer, is_encoder_decoder=enc_dec)
-    _align_generation_config(model, tokenizer)
+    align_generation_config(model, tokenizer)
     if device is not None:
         model.to(device)
     model.eval()

@@ -216,6 +216,15 @@ class Critic(nn.Module):
         return critic
 
 
+def check_reads_tokenizer(critic: Critic, tokenizer: PreTrainedTokenizerBase, what: str = "the critic") -> None:
+    """Raise ``ValueError`` naming ``what`` unless the critic has an embedding row for every token of ``tokenizer``
+    (the actor's, whose token ids it reads). More rows than tokens is fine: checkpoints pad their tables."""
+    rows = getattr(critic.backbone_config, "vocab_size", None)
+    if rows is not None and int(rows) < len(tokenizer):
+        raise ValueError(f"{what}: its vocabulary ({rows} rows) is smaller than the actor tokenizer's "
+                         f"({len(tokenizer)} tokens); the critic must be built on the actor's tokenizer")
+
+
 def tiny_critic(
     tokenizer: PreTrainedTokenizerBase,
     n_classes: int = 4,

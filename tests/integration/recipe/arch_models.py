@@ -94,11 +94,13 @@ def tokenizer(arch: Arch, vocab_size: int = 300):
         vocab_size=vocab_size, min_frequency=2, special_tokens=specials,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
     if arch.add_bos:
-        backend.post_processor = processors.TemplateProcessing(
-            single=f"{arch.bos} $A", pair=f"{arch.bos} $A $B", special_tokens=[(arch.bos, backend.token_to_id(arch.bos))])
+        bos = [(arch.bos, backend.token_to_id(arch.bos))]
+        backend.post_processor = processors.TemplateProcessing(single=f"{arch.bos} $A", pair=f"{arch.bos} $A $B",
+                                                               special_tokens=bos)
     elif arch.add_eos:
-        backend.post_processor = processors.TemplateProcessing(
-            single=f"$A {arch.eos}", pair=f"$A $B {arch.eos}", special_tokens=[(arch.eos, backend.token_to_id(arch.eos))])
+        eos = [(arch.eos, backend.token_to_id(arch.eos))]
+        backend.post_processor = processors.TemplateProcessing(single=f"$A {arch.eos}", pair=f"$A $B {arch.eos}",
+                                                               special_tokens=eos)
     kwargs: dict[str, Any] = {"eos_token": arch.eos, "clean_up_tokenization_spaces": False}
     if arch.bos is not None:
         kwargs["bos_token"] = arch.bos
