@@ -355,7 +355,24 @@ def load_checkpoint_weights(model: PreTrainedModel, ckpt: str | os.PathLike[str]
     ckpt = Path(ckpt)
     if load_adapter_weights(model, ckpt):
         return
-    load_weights(model, sorted(ckpt.glob("*.safetensors")), f"checkpoint {ckpt}")
+    try:
+        load_weights(model, sorted(ckpt.glob("*.safetensors")), f"checkpoint {ckpt}")
+    except ValueError:
+        # save_pretrained writes some architectures' weights under their legacy names (transformers 5 reverts its
+        # load-time renamings on save: GPT-NeoX's lm_head is stored as embed_out), and only from_pretrained maps
+        # them back; its result is copied into the model in training, which keeps its identity and optimiser.
+        try:
+            with quiet_transformers():
+                fresh = type(model).from_pretrained(ckpt, config=model.config, dtype=next(model.parameters()).dtype)
+        except Exception:  # noqa: BLE001 - the names did not match either way: the first error says which
+            fresh = None
+        if fresh is None:
+            raise
+        model.load_state_dict(fresh.state_dict(), strict=False)
+        missing = {k for k in model.state_dict() if k not in fresh.state_dict()}
+        if missing - tied_parameter_names(model):
+            raise
+        model.tie_weights()
 
 
 def model_fingerprint(path_or_id: str | os.PathLike[str]) -> str:
