@@ -12,7 +12,8 @@ real checkpoint. The quirks reproduced at tiny scale:
 * untied input/output embeddings (Llama, Mistral, GPT-NeoX, CodeGen) or tied ones (Qwen2.5 small sizes,
   Gemma, StarCoder(2), GPT-2, T5's ``shared.weight``);
 * a sliding attention window shorter than a prompt (Mistral, Starcoder2);
-* T5's ``decoder_start_token_id`` (the pad id) in ``config.json`` only, not in ``generation_config.json``.
+* T5's ``decoder_start_token_id`` (the pad id) in ``config.json``, and no ``generation_config.json`` (CodeT5's
+  checkpoints predate it).
 """
 
 from __future__ import annotations
@@ -149,4 +150,6 @@ def save(arch_name: str, path: Path, seed: int = 0) -> Path:
         model = auto.from_config(config)
     model.save_pretrained(path)
     tok.save_pretrained(path)
+    if config.is_encoder_decoder:  # CodeT5's checkpoints predate generation_config.json: config.json says it all
+        (path / "generation_config.json").unlink()
     return path

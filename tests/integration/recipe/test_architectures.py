@@ -79,6 +79,20 @@ def test_the_saved_checkpoint_keeps_its_quirks_and_samples_only_decodable_ids(ar
                        cfg=SamplingConfig(max_new_tokens=24, temperature=1.5, seed=0))
         ids = [t for row in out for c in row for t in c.token_ids]
         assert len(ids) > 100 and max(ids) < n_tok, backend
+    # the sampler's log-probabilities are the model's: same vocabulary, same decoder start, padding ignored
+    long_prompt = "# " + "add the two numbers and return their sum " * 3 + "\ndef add(a, b):\n"  # > sliding window
+    for backend in backends:
+        out = generate(model, tok, [long_prompt, "def f(x):\n"], n=2, backend=backend, with_logprobs=True,
+                       cfg=SamplingConfig(max_new_tokens=20, temperature=1.0, seed=1))
+        comps = [c for row in out for c in row]
+        logp, mask = completion_logprobs(model, [c.prompt_ids for c in comps], [c.token_ids for c in comps],
+                                         tok.pad_token_id)
+        for b, c in enumerate(comps):
+            assert torch.allclose(logp[b, : len(c.token_ids)].detach(), torch.tensor(c.logprobs), atol=1e-4), backend
+    if not model.config.is_encoder_decoder:  # the decoding loop (KV cache, positions, window) agrees with generate
+        greedy = SamplingConfig(max_new_tokens=24, greedy=True)
+        loop, hf = (generate(model, tok, [long_prompt, "def f(x):\n"], n=1, backend=b, cfg=greedy) for b in backends)
+        assert [c[0].token_ids for c in loop] == [c[0].token_ids for c in hf]
     prompt = tok(["def f(x):\n"])["input_ids"]
     completion = [tok("    return x\n", add_special_tokens=False)["input_ids"] + [tok.eos_token_id]]
     logp, _ = completion_logprobs(model, prompt, completion, tok.pad_token_id)
@@ -93,6 +107,26 @@ def test_the_saved_checkpoint_keeps_its_quirks_and_samples_only_decodable_ids(ar
             full = model(input_ids=torch.tensor([prompt[0] + completion[0]])).logits[0, len(prompt[0]) - 1: -1]
     want = full[:, :n_tok].log_softmax(-1).gather(-1, torch.tensor(completion[0])[:, None]).squeeze(-1)
     assert torch.allclose(logp[0].detach(), want, atol=1e-5)
+
+
+def test_a_seq2seq_model_starts_its_decoder_from_one_id_when_its_two_configs_disagree(arch_dirs):
+    """generation_config's decoder_start_token_id (what model.generate starts from) wins, for sampling and for
+    log-probabilities alike: the sampler's log-probabilities equal completion_logprobs' of the same tokens."""
+    import torch
+
+    from coderl.models.actor import decoder_start_id, load_model
+    from coderl.models.generate import SamplingConfig, generate
+    from coderl.models.logprobs import completion_logprobs
+
+    model, tok = load_model(arch_dirs("t5"))
+    assert model.config.decoder_start_token_id == tok.pad_token_id
+    model.generation_config.decoder_start_token_id = tok.eos_token_id
+    assert decoder_start_id(model, tok.pad_token_id) == tok.eos_token_id
+    out = generate(model, tok, ["def add(a, b):\n"], n=4, with_logprobs=True,
+                   cfg=SamplingConfig(max_new_tokens=12, temperature=1.0, seed=0))[0]
+    logp, _ = completion_logprobs(model, [c.prompt_ids for c in out], [c.token_ids for c in out], tok.pad_token_id)
+    for b, c in enumerate(out):
+        assert torch.allclose(logp[b, : len(c.token_ids)].detach(), torch.tensor(c.logprobs), atol=1e-4)
 
 
 @pytest.mark.parametrize("arch", ARCH_NAMES)
@@ -184,6 +218,7 @@ def test_every_stage(arch, lora, arch_dirs, tmp_path, cli):
     assert len(history) == 2
     final = run / "rl" / "final"
     tied = _tied_groups(src)
+    assert bool(tied) == json.loads((src / "config.json").read_text()).get("tie_word_embeddings", True)
     assert _tied_groups(final) == tied  # tied embeddings (T5's shared.weight, GPT-2's wte) are tied in the export
 
     uninterrupted = logits(final)
