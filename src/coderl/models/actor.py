@@ -363,15 +363,13 @@ def load_checkpoint_weights(model: PreTrainedModel, ckpt: str | os.PathLike[str]
         # them back; its result is copied into the model in training, which keeps its identity and optimiser.
         try:
             with quiet_transformers():
-                fresh = type(model).from_pretrained(ckpt, config=model.config, dtype=next(model.parameters()).dtype)
+                fresh, info = type(model).from_pretrained(ckpt, config=model.config, output_loading_info=True,
+                                                          dtype=next(model.parameters()).dtype)
         except Exception:  # noqa: BLE001 - the names did not match either way: the first error says which
-            fresh = None
-        if fresh is None:
-            raise
-        model.load_state_dict(fresh.state_dict(), strict=False)
-        missing = {k for k in model.state_dict() if k not in fresh.state_dict()}
-        if missing - tied_parameter_names(model):
-            raise
+            fresh, info = None, {}
+        if fresh is None or info.get("missing_keys") or info.get("unexpected_keys"):
+            raise  # from_pretrained would have initialised what is missing at random: the first error names it
+        model.load_state_dict(fresh.state_dict())
         model.tie_weights()
 
 
