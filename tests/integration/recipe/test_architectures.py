@@ -258,3 +258,21 @@ def test_every_stage(arch, lora, arch_dirs, tmp_path, cli):
                     run / "samples.jsonl", "--k", "1", "--no-examples", "--no-chart", "--bootstrap", "0",
                     "--no-progress")
     assert code == 0, out
+
+
+def test_a_saved_encoder_only_critic_is_refused_with_what_to_do(arch_dirs, tmp_path, cli):
+    """A critic saved by an earlier coderl on a seq2seq encoder alone (bidirectional: its values read later tokens)
+    stops the command with exit 2, naming the directory and the fix, without a traceback."""
+    from coderl.models.actor import load_model
+    from coderl.models.critic import Critic
+
+    crit = tmp_path / "critic"
+    Critic.from_model(load_model(arch_dirs("t5"))[0], 4).save(crit)
+    meta = json.loads((crit / "critic.json").read_text())
+    (crit / "critic.json").write_text(json.dumps({**meta, "backbone_part": "encoder"}))
+    probs = tmp_path / "problems.jsonl"
+    code, out = cli("data", "export", "--dataset", "mbpp", "--path", tm.MBPP_FILE, "--split", "test", "-o", probs)
+    assert code == 0, out
+    code, out = cli("generate", "--actor", arch_dirs("t5"), "--critic", crit, "--problems", probs, "--critic-sampling",
+                    "--n", "2", "--max-new-tokens", "4", "-o", tmp_path / "out.jsonl", "--no-progress")
+    assert code == 2 and str(crit) in out and "train it again" in out and "Traceback" not in out
