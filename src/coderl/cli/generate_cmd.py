@@ -71,7 +71,7 @@ def generate_command(
     """Sample programs for PROBLEMS with an actor, plainly or with critic sampling; rank them for n@k."""
     from coderl.inference.sampling import CriticSamplingConfig, critic_sample, plain_sample
     from coderl.models.actor import ModelLoadError, load_model
-    from coderl.models.critic import Critic
+    from coderl.models.critic import Critic, check_reads_tokenizer
     from coderl.sandbox import Executor, RequestError, SandboxError
     from coderl.utils.paths import PathError, output_file
 
@@ -102,9 +102,11 @@ def generate_command(
         rep, rtok = load_model(repair) if repair is not None else (None, None)
     except ModelLoadError as e:
         _fail(str(e))
-    if crit is not None and getattr(crit.backbone_config, "vocab_size", None) != len(tok):
-        _fail(f"{critic}: the critic's vocabulary ({crit.backbone_config.vocab_size}) is not the actor's "
-              f"({len(tok)}); the critic must share the actor's tokenizer")
+    if crit is not None:
+        try:
+            check_reads_tokenizer(crit, tok, f"critic {critic}")
+        except ValueError as e:
+            _fail(str(e))
     out.parent.mkdir(parents=True, exist_ok=True)
     totals: dict[str, float] = {}
     try:

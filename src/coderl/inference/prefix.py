@@ -127,14 +127,12 @@ def _is_causal(critic: Critic) -> bool:
         return bool(cached)
     vocab = int(getattr(critic.backbone_config, "vocab_size", 2) or 2)
     ids = torch.tensor([[1 % vocab, 2 % vocab, 3 % vocab], [1 % vocab, 2 % vocab, 4 % vocab]], device=critic.device)
+    program = torch.tensor([[0.0, 1.0, 1.0]] * 2, device=critic.device)  # a one-token prompt, a two-token program
     was = critic.training
     critic.eval()
-    kwargs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
-    if getattr(critic, "_pass_positions", False):
-        kwargs["position_ids"] = torch.arange(3, device=critic.device).expand(2, 3)
     try:
         with torch.no_grad():  # the backbone's states, not the head's logits: a head may ignore what differs
-            out = critic.backbone(**kwargs).last_hidden_state
+            out = critic.hidden_states(ids, torch.ones_like(ids), program)
     finally:
         critic.train(was)
     causal = bool(torch.allclose(out[0, :2], out[1, :2], atol=1e-5))
@@ -152,10 +150,10 @@ def prefix_pass_probs(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``q_t`` = the critic's probability of ``passed`` having read the prompt and program tokens ``<= t``.
 
-    Returns ``(probs, mask)``, both (B, T) right-padded, T = the longest program, on the CPU. A causal critic (the
-    demo's GPT-2 backbone) gives every ``q_t`` in one pass (its per-token head output); a bidirectional one
-    (a seq2seq encoder) is run once per prefix so that no ``q_t`` sees later tokens. Program tokens beyond the
-    critic's positions get probability 0, so they are never chosen as a cut.
+    Returns ``(probs, mask)``, both (B, T) right-padded, T = the longest program, on the CPU. A prefix-only critic
+    (every critic coderl builds, causal LM or seq2seq) gives every ``q_t`` in one pass (its per-token head output);
+    one on a bidirectional backbone of the caller's is run once per prefix so that no ``q_t`` sees later tokens.
+    Program tokens beyond the critic's positions get probability 0, so they are never chosen as a cut.
     """
     from coderl.models.critic import critic_max_length, program_token_probs
 

@@ -160,9 +160,12 @@ def new_repair_model(
     shape and starts from the actor's weights, its position table extended (the new rows keep their random
     initialisation): it already writes programs and only has to learn to read the bug. ``shape`` overrides
     :func:`coderl.models.actor.tiny_gpt2`'s sizes when there is no actor."""
-    import torch
+    import copy
 
-    from coderl.models.actor import tiny_gpt2
+    import torch
+    from transformers import GPT2LMHeadModel
+
+    from coderl.models.actor import align_generation_config, tiny_gpt2
 
     if actor is None:
         return tiny_gpt2(tokenizer, n_positions=n_positions, seed=seed, **shape)
@@ -171,10 +174,18 @@ def new_repair_model(
         raise NotImplementedError(f"initialising a repair model from a {cfg.model_type!r} actor is not implemented "
                                   "(only GPT-2); pass actor=None for a fresh tiny GPT-2, or fine-tune the actor "
                                   "itself with train_repair")
-    if cfg.vocab_size != len(tokenizer):
-        raise ValueError(f"the actor's vocabulary ({cfg.vocab_size}) is not the tokenizer's ({len(tokenizer)})")
-    model = tiny_gpt2(tokenizer, n_layer=cfg.n_layer, n_embd=cfg.n_embd, n_head=cfg.n_head,
-                      n_positions=max(n_positions, cfg.n_positions), seed=seed)
+    if cfg.vocab_size < len(tokenizer):
+        raise ValueError(f"the actor's vocabulary ({cfg.vocab_size}) is smaller than the tokenizer's "
+                         f"({len(tokenizer)})")
+    # The actor's own config (its embedding rows, padded past the tokenizer or not, and its activation), only
+    # with more positions: its weights must load as they are and compute what they computed in the actor.
+    config = copy.deepcopy(cfg)
+    config.n_positions = max(n_positions, cfg.n_positions)
+    config.resid_pdrop = config.embd_pdrop = config.attn_pdrop = 0.0  # as the repair model always trained
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = GPT2LMHeadModel(config)
+    align_generation_config(model, tokenizer)
     state = {k: v for k, v in actor.state_dict().items() if not k.endswith("wpe.weight")}
     model.load_state_dict(state, strict=False)
     with torch.no_grad():

@@ -310,14 +310,13 @@ def critic_sample(
 
     from coderl.inference.prefix import build_seeds, prefix_pass_probs
     from coderl.inference.repair import Feedback, repair_prompt
+    from coderl.models.critic import check_reads_tokenizer
     from coderl.models.generate import eos_token_ids, max_positions
     from coderl.tasks.prompt import format_prompt
     from coderl.utils.progress import ProgressBar
 
     _check(problems)
-    if getattr(critic.backbone_config, "vocab_size", len(tokenizer)) != len(tokenizer):
-        raise ValueError(f"the critic's vocabulary ({critic.backbone_config.vocab_size}) differs from the actor "
-                         f"tokenizer's ({len(tokenizer)}): critic sampling needs a critic on the actor's tokenizer")
+    check_reads_tokenizer(critic, tokenizer, "critic sampling's critic")
     rtok = repair_tokenizer or tokenizer
     spy = _Spy()
     t0 = time.perf_counter()

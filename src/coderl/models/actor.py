@@ -99,17 +99,47 @@ def tiny_gpt2(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = GPT2LMHeadModel(config)
-    _align_generation_config(model, tokenizer)
+    align_generation_config(model, tokenizer)
     return model
 
 
-def _align_generation_config(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
-    """Give ``model.generation_config`` the tokenizer's pad id (and eos id when the model has none)."""
+def align_generation_config(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
+    """Give ``model.generation_config`` the tokenizer's pad id (and eos id when the model has none), and list the
+    output rows past the tokenizer's size in its ``suppress_tokens`` (see :func:`undecodable_ids`)."""
     gc = model.generation_config
     if gc.pad_token_id is None:
         gc.pad_token_id = tokenizer.pad_token_id
     if gc.eos_token_id is None and tokenizer.eos_token_id is not None:
         gc.eos_token_id = tokenizer.eos_token_id
+    out = model.get_output_embeddings()
+    rows = out.weight.shape[0] if out is not None else int(getattr(model.config, "vocab_size", 0) or 0)
+    if rows > len(tokenizer):
+        # Checkpoints pad their embedding table past the tokenizer (Qwen2.5: 151,936 rows for 151,665 tokens) for
+        # fast matrix shapes; those rows are never trained, and a token drawn from one cannot be decoded.
+        # suppress_tokens is the field Hugging Face generate honours too, and it is saved with the checkpoint.
+        gc.suppress_tokens = sorted(set(gc.suppress_tokens or []) | set(range(len(tokenizer), rows)))
+
+
+def undecodable_ids(model: PreTrainedModel) -> list[int]:
+    """Token ids the model must never produce: its generation config's ``suppress_tokens``, which
+    :func:`load_model` fills with the embedding rows past the tokenizer's size. Sampling gives them probability 0
+    and log-probabilities are computed over the same restricted vocabulary."""
+    gc = getattr(model, "generation_config", None)
+    return list(getattr(gc, "suppress_tokens", None) or [])
+
+
+def decoder_start_id(model: Any, pad_id: int | None = None) -> int:
+    """The first decoder input of a seq2seq ``model``: its generation config's ``decoder_start_token_id`` (what
+    ``model.generate`` starts from), else its config's, else ``pad_id`` (T5's convention), else the config's pad
+    id. Sampling, log-probabilities and the critic all start the decoder from this one id."""
+    for source in (getattr(model, "generation_config", None), getattr(model, "config", None)):
+        start = getattr(source, "decoder_start_token_id", None)
+        if start is not None:
+            return int(start)
+    fallback = pad_id if pad_id is not None else getattr(getattr(model, "config", None), "pad_token_id", None)
+    if fallback is None:
+        raise ValueError("the seq2seq model has no decoder_start_token_id and no pad token to start the decoder from")
+    return int(fallback)
 
 
 def resolve_dtype(dtype: Any) -> Any:
@@ -231,7 +261,7 @@ def load_model(
     except TokenizerLoadError as e:
         raise ModelLoadError(str(e)) from e
     prepare_tokenizer(tokenizer, is_encoder_decoder=enc_dec)
-    _align_generation_config(model, tokenizer)
+    align_generation_config(model, tokenizer)
     if device is not None:
         model.to(device)
     model.eval()
@@ -325,7 +355,22 @@ def load_checkpoint_weights(model: PreTrainedModel, ckpt: str | os.PathLike[str]
     ckpt = Path(ckpt)
     if load_adapter_weights(model, ckpt):
         return
-    load_weights(model, sorted(ckpt.glob("*.safetensors")), f"checkpoint {ckpt}")
+    try:
+        load_weights(model, sorted(ckpt.glob("*.safetensors")), f"checkpoint {ckpt}")
+    except ValueError:
+        # save_pretrained writes some architectures' weights under their legacy names (transformers 5 reverts its
+        # load-time renamings on save: GPT-NeoX's lm_head is stored as embed_out), and only from_pretrained maps
+        # them back; its result is copied into the model in training, which keeps its identity and optimiser.
+        try:
+            with quiet_transformers():
+                fresh, info = type(model).from_pretrained(ckpt, config=model.config, output_loading_info=True,
+                                                          dtype=next(model.parameters()).dtype)
+        except Exception:  # noqa: BLE001 - the names did not match either way: the first error says which
+            fresh, info = None, {}
+        if fresh is None or info.get("missing_keys") or info.get("unexpected_keys"):
+            raise  # from_pretrained would have initialised what is missing at random: the first error names it
+        model.load_state_dict(fresh.state_dict())
+        model.tie_weights()
 
 
 def model_fingerprint(path_or_id: str | os.PathLike[str]) -> str:

@@ -1,10 +1,12 @@
 """The CodeRL critic: reads problem + program and predicts the execution outcome, per token and pooled.
 
-Architecture: a transformer backbone (a ``GPT2Model`` for the demo, the base model of any causal LM, or the
-encoder of a seq2seq model such as CodeT5) gives hidden states (B, L, H); a head ``Linear(H, h) -> tanh ->
-Linear(h, C)`` turns them into per-token class logits (B, L, C). The classes are the executor's outcomes
-(:data:`OUTCOME_CLASSES`: compile_error, runtime_error, failed_test, passed) or, for the binary variant,
-(:data:`BINARY_CLASSES`: not_passed, passed).
+Architecture: a transformer backbone (a ``GPT2Model`` for the demo, the base model of any causal LM, or, for a
+seq2seq model such as CodeT5, its encoder reading the prompt and its decoder reading the program, as in the
+paper) gives hidden states (B, L, H); a head ``Linear(H, h) -> tanh -> Linear(h, C)`` turns them into per-token
+class logits (B, L, C). The state at a program token has read the prompt and the program up to and including that
+token, never a later one: every critic's per-token value is a function of the prefix. The classes are the
+executor's outcomes (:data:`OUTCOME_CLASSES`: compile_error, runtime_error, failed_test, passed) or, for the
+binary variant, (:data:`BINARY_CLASSES`: not_passed, passed).
 
 Input: ``prompt_ids + program_ids``, right-padded; pooling and the per-token probabilities use only the
 program tokens (``program_mask``). Pooling (max or mean over the sequence dimension, per class) covers real
@@ -39,6 +41,7 @@ BINARY_CLASSES = ("not_passed", "passed")
 CRITIC_FILE = "critic.json"
 WEIGHTS_FILE = "critic.safetensors"
 PoolMode = Literal["max", "mean"]
+SEQ2SEQ_PART = "encoder-decoder"  # critic.json's backbone_part of a Seq2SeqBackbone
 
 
 def outcome_label(outcome: str, n_classes: int = 4) -> int:
@@ -56,6 +59,49 @@ def _accepts(module: nn.Module, arg: str) -> bool:
     import inspect
 
     return arg in inspect.signature(module.forward).parameters
+
+
+class Seq2SeqBackbone(nn.Module):
+    """A seq2seq model as the critic's backbone (CodeRL's critic on CodeT5): the encoder reads the prompt, the decoder
+    reads ``[decoder start] + program``, and the decoder state after each program token is that token's state.
+
+    The encoder alone would read the program bidirectionally, so that a token's value depended on the tokens after
+    it; the decoder is causal. Called like a base model on a ``[prompt | program | pads]`` batch, with
+    ``program_mask`` saying which tokens are the program (prompt tokens come first in each row, as
+    :func:`critic_inputs` lays them out); returns states (B, L, H) at the batch's positions: the decoder's at the
+    program tokens, the encoder's at the prompt tokens (which no value or pooling uses)."""
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, start_id: int) -> None:
+        super().__init__()
+        self.encoder, self.decoder, self.start_id = encoder, decoder, int(start_id)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                program_mask: torch.Tensor | None = None) -> Any:
+        from transformers.modeling_outputs import BaseModelOutput
+
+        if program_mask is None:
+            raise ValueError("a seq2seq critic needs program_mask: its decoder reads the program, its encoder the "
+                             "prompt")
+        real = attention_mask.bool()
+        prog = program_mask.bool() & real
+        prompt = real & ~prog
+        enc = self.encoder(input_ids=input_ids, attention_mask=prompt.long()).last_hidden_state  # (B, L, H)
+        batch, width = input_ids.shape
+        lp, lc = prompt.sum(dim=1), prog.sum(dim=1)
+        t = torch.arange(max(1, int(lc.max())), device=input_ids.device)[None]  # (1, T)
+        valid = t < lc[:, None]  # (B, T)
+        where = (lp[:, None] + t).clamp(max=width - 1)
+        program = input_ids.gather(1, where).masked_fill(~valid, self.start_id)
+        start = torch.full((batch, 1), self.start_id, dtype=input_ids.dtype, device=input_ids.device)
+        dec = self.decoder(input_ids=torch.cat([start, program], dim=1),
+                           attention_mask=torch.cat([torch.ones_like(start), valid.long()], dim=1),
+                           encoder_hidden_states=enc, encoder_attention_mask=prompt.long(),
+                           use_cache=False).last_hidden_state[:, 1:]  # (B, T, H): after reading program token t
+        states = enc.masked_fill(~prompt[..., None], 0.0)
+        spill = torch.zeros_like(states[:, :1])  # the column that padding's positions are scattered into
+        pos = torch.where(valid, lp[:, None] + t, width)[..., None].expand(-1, -1, states.shape[-1])
+        states = torch.cat([states, spill], dim=1).scatter(1, pos, dec.to(states.dtype))[:, :width]
+        return BaseModelOutput(last_hidden_state=states)
 
 
 class Critic(nn.Module):
@@ -109,14 +155,16 @@ class Critic(nn.Module):
             )
         self._pass_positions = _accepts(backbone, "position_ids")
         self._pass_use_cache = _accepts(backbone, "use_cache")
+        self._pass_program = _accepts(backbone, "program_mask")
 
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_model(cls, model: PreTrainedModel, n_classes: int = 4, **kwargs: Any) -> Critic:
-        """A critic on a *copy* of ``model``'s backbone: the encoder of a seq2seq model, the base model of a causal
-        LM (e.g. initialise the critic from the SFT actor, as CodeRL initialised it from the pretrained model)."""
+        """A critic on a *copy* of ``model``'s backbone: the encoder and decoder of a seq2seq model
+        (:class:`Seq2SeqBackbone`), the base model of a causal LM (e.g. initialise the critic from the SFT actor, as
+        CodeRL initialised it from the pretrained model)."""
         if getattr(model.config, "is_encoder_decoder", False):
-            backbone, part = copy.deepcopy(model.get_encoder()), "encoder"
+            backbone, part = _seq2seq_backbone(model, copy_parts=True), SEQ2SEQ_PART
         else:
             backbone, part = copy.deepcopy(model.base_model), "model"
         return cls(backbone, n_classes, backbone_config=copy.deepcopy(model.config), backbone_part=part, **kwargs)
@@ -149,18 +197,28 @@ class Critic(nn.Module):
             raise ModelLoadError(f"cannot load a critic backbone from {os.fspath(path_or_id)!r}: "
                                  f"{offline or f'{type(e).__name__}: {e}'}") from e
         if getattr(config, "is_encoder_decoder", False):
-            return cls(base.get_encoder(), n_classes, backbone_config=config, backbone_part="encoder", **kwargs)
+            return cls(_seq2seq_backbone(base), n_classes, backbone_config=config, backbone_part=SEQ2SEQ_PART,
+                       **kwargs)
         return cls(base, n_classes, backbone_config=config, backbone_part="model", **kwargs)
 
     # ------------------------------------------------------------------ forward and pooling
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Per-token class logits (B, L, C) for ``input_ids`` (B, L) with ``attention_mask`` (B, L) (1 = real)."""
+    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                      program_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The backbone's states (B, L, H) for ``input_ids`` (B, L) with ``attention_mask`` (B, L) (1 = real);
+        ``program_mask`` (B, L) marks the program tokens (needed by a seq2seq backbone, ignored by a causal one)."""
         kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
         if self._pass_positions:  # count real tokens only, whichever side the padding is on
             kwargs["position_ids"] = (attention_mask.long().cumsum(dim=-1) - 1).clamp(min=0)
         if self._pass_use_cache:
             kwargs["use_cache"] = False
-        hidden = self.backbone(**kwargs).last_hidden_state
+        if self._pass_program:
+            kwargs["program_mask"] = program_mask
+        return self.backbone(**kwargs).last_hidden_state
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                program_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-token class logits (B, L, C); arguments as :meth:`hidden_states` (:func:`critic_inputs` makes them)."""
+        hidden = self.hidden_states(input_ids, attention_mask, program_mask)
         head_dtype = self.head[1].weight.dtype
         return self.head(hidden.to(head_dtype))
 
@@ -180,6 +238,8 @@ class Critic(nn.Module):
         self.backbone_config.save_pretrained(d)
         meta = {"format": 1, "n_classes": self.n_classes, "class_names": self.class_names,
                 "head_size": self.head_size, "dropout": self.dropout, "backbone_part": self.backbone_part}
+        if isinstance(self.backbone, Seq2SeqBackbone):
+            meta["decoder_start_id"] = self.backbone.start_id
         (d / CRITIC_FILE).write_text(json.dumps(meta, indent=2) + "\n")
         if tokenizer is not None:
             tokenizer.save_pretrained(d)
@@ -198,12 +258,19 @@ class Critic(nn.Module):
                 why = "the directory does not exist" if not d.exists() else f"it holds no {name}"
                 raise ModelLoadError(f"cannot load a critic from {str(d)!r}: {why} (not saved with Critic.save?)")
         meta = json.loads((d / CRITIC_FILE).read_text())
+        if meta.get("backbone_part") == "encoder":
+            raise ModelLoadError(f"cannot load the critic in {str(d)!r}: it was saved by an earlier coderl whose "
+                                 "seq2seq critic read the program with the bidirectional encoder (a token's value "
+                                 "depended on later tokens); train it again (coderl critic train --overwrite)")
         try:
             config = AutoConfig.from_pretrained(str(d))
         except Exception as e:  # noqa: BLE001
             raise ModelLoadError(f"cannot load a critic from {str(d)!r}: cannot read its config.json: {e}") from e
         base = AutoModel.from_config(config)
-        backbone = base.get_encoder() if meta["backbone_part"] == "encoder" else base
+        if meta["backbone_part"] == SEQ2SEQ_PART:
+            backbone = Seq2SeqBackbone(base.get_encoder(), base.get_decoder(), meta["decoder_start_id"])
+        else:
+            backbone = base
         critic = cls(backbone, meta["n_classes"], head_size=meta["head_size"], dropout=meta["dropout"],
                      class_names=meta["class_names"], backbone_config=config, backbone_part=meta["backbone_part"])
         try:
@@ -214,6 +281,24 @@ class Critic(nn.Module):
             critic.to(device)
         critic.eval()
         return critic
+
+
+def _seq2seq_backbone(model: PreTrainedModel, copy_parts: bool = False) -> Seq2SeqBackbone:
+    from coderl.models.actor import decoder_start_id
+
+    parts = (model.get_encoder(), model.get_decoder())
+    if copy_parts:  # one deepcopy of both: embeddings they share (T5's shared.weight) stay one tensor
+        parts = copy.deepcopy(parts)
+    return Seq2SeqBackbone(*parts, decoder_start_id(model))
+
+
+def check_reads_tokenizer(critic: Critic, tokenizer: PreTrainedTokenizerBase, what: str = "the critic") -> None:
+    """Raise ``ValueError`` naming ``what`` unless the critic has an embedding row for every token of ``tokenizer``
+    (the actor's, whose token ids it reads). More rows than tokens is fine: checkpoints pad their tables."""
+    rows = getattr(critic.backbone_config, "vocab_size", None)
+    if rows is not None and int(rows) < len(tokenizer):
+        raise ValueError(f"{what}: its vocabulary ({rows} rows) is smaller than the actor tokenizer's "
+                         f"({len(tokenizer)} tokens); the critic must be built on the actor's tokenizer")
 
 
 def tiny_critic(
@@ -343,7 +428,7 @@ def score_programs(
         for s in range(0, len(prompt_ids), batch_size):
             ids, attn, pm = critic_inputs(prompt_ids[s: s + batch_size], program_ids[s: s + batch_size], pad_id,
                                           critic_max_length(critic, max_length), critic.device)
-            out.append(pooled_logits(critic(ids, attn), pm, mode).float().softmax(-1).cpu())
+            out.append(pooled_logits(critic(ids, attn, pm), pm, mode).float().softmax(-1).cpu())
     finally:
         critic.train(was)
     return torch.cat(out) if out else torch.zeros((0, critic.n_classes))
@@ -379,7 +464,7 @@ def program_token_distributions(
             for s in range(0, len(prompt_ids), batch_size):
                 ps, cs = prompt_ids[s: s + batch_size], program_ids[s: s + batch_size]
                 ids, attn, pm = critic_inputs(ps, cs, pad_id, critic_max_length(critic, max_length), critic.device)
-                probs = critic(ids, attn).float().softmax(-1).cpu()
+                probs = critic(ids, attn, pm).float().softmax(-1).cpu()
                 pm = pm.cpu()
                 for j in range(len(cs)):
                     pos = pm[j].nonzero().squeeze(-1)
@@ -433,7 +518,7 @@ def critic_loss(critic: Critic, prompt_ids: Sequence[Sequence[int]], program_ids
     optional) plus ``token_loss_weight`` × the mean per-token CE of every program token against its label."""
     ids, attn, pm = critic_inputs(prompt_ids, program_ids, pad_id, max_len, critic.device)
     y = torch.tensor(list(labels), dtype=torch.long, device=critic.device)
-    tl = critic(ids, attn).float()
+    tl = critic(ids, attn, pm).float()
     loss = nn.functional.cross_entropy(pooled_logits(tl, pm, pool), y, weight=weight)
     if token_loss_weight > 0:
         per_tok = nn.functional.cross_entropy(tl.transpose(1, 2), y[:, None].expand(-1, tl.shape[1]), weight=weight,

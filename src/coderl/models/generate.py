@@ -201,6 +201,8 @@ def _loop_batch(
     import torch
     from transformers import DynamicCache
 
+    from coderl.models.actor import undecodable_ids
+
     device = _device_of(model)
     input_ids, mask = _pad(rows, pad_id, device)  # (B, L)
     n_rows = input_ids.shape[0]
@@ -219,8 +221,13 @@ def _loop_batch(
     cache_kw = "cache" if _accepts(model, "cache") else "past_key_values"
     out = model(input_ids=input_ids, attention_mask=mask, position_ids=position_ids, use_cache=True,
                 **{cache_kw: cache}, **extra)
+    suppress = undecodable_ids(model)
+    banned = torch.tensor(suppress, dtype=torch.long, device=device) if suppress else None
     for step in range(cfg.max_new_tokens):
-        logits = sampling_logits(out.logits[:, -1, :], cfg)
+        last = out.logits[:, -1, :]
+        if banned is not None:
+            last = last.index_fill(-1, banned, float("-inf"))
+        logits = sampling_logits(last, cfg)
         tok = sample_next(logits, cfg, processed=True)  # (b,)
         tok = torch.where(done_in_batch, torch.full_like(tok, pad_id), tok)
         out_ids[active, step] = tok
@@ -259,11 +266,16 @@ class _SamplingProcessor:
     ``output_scores``' (steps, B, V). Hugging Face appends its own warpers after processors passed in, which is
     why the warping is done here and not left to ``generate``."""
 
-    def __init__(self, cfg: SamplingConfig, start: int, record: bool):
+    def __init__(self, cfg: SamplingConfig, start: int, record: bool, suppress: Sequence[int] = ()):
         self.cfg, self.start, self.record = cfg, start, record
+        self.suppress = list(suppress)  # also suppressed here: the recorded log-probabilities exclude them too
         self.last, self.out = None, []
 
     def __call__(self, input_ids, scores):
+        import torch
+
+        if self.suppress:
+            scores = scores.index_fill(-1, torch.tensor(self.suppress, device=scores.device), float("-inf"))
         logits = sampling_logits(scores, self.cfg)
         if self.record:
             if self.last is not None:
@@ -287,6 +299,8 @@ def _hf_batch(
     per row."""
     from transformers import GenerationConfig, LogitsProcessorList
 
+    from coderl.models.actor import decoder_start_id, undecodable_ids
+
     device = _device_of(model)
     seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
     input_ids, mask = _pad(rows, pad_id, device, "right" if seq2seq else "left")
@@ -305,15 +319,13 @@ def _hf_batch(
     if not cfg.greedy:  # temperature and top-p are applied by _SamplingProcessor
         kwargs.update(temperature=1.0, top_p=1.0, top_k=0)
     if seq2seq:
-        start = getattr(model.generation_config, "decoder_start_token_id", None)
-        if start is None:
-            start = getattr(model.config, "decoder_start_token_id", None)
-        if start is None:
-            start = pad_id
-        kwargs["decoder_start_token_id"] = start
+        kwargs["decoder_start_token_id"] = decoder_start_id(model, pad_id)
+    suppress = undecodable_ids(model)
+    if suppress:
+        kwargs["suppress_tokens"] = suppress
     gen_cfg = GenerationConfig(**kwargs)
     start = 1 if seq2seq else input_ids.shape[1]
-    proc = _SamplingProcessor(cfg, start, with_logprobs)
+    proc = _SamplingProcessor(cfg, start, with_logprobs, suppress)
     seqs = model.generate(input_ids=input_ids, attention_mask=mask, generation_config=gen_cfg,
                           logits_processor=LogitsProcessorList([proc]))
     new = seqs[:, start:]

@@ -52,9 +52,15 @@ def completion_logprobs(
     ``prompt_ids[b]`` and ``completion_ids[b]`` are unpadded token id lists (a completion usually ends with the
     eos token, which is scored like any other). Works for causal and encoder-decoder models; runs in the
     model's current mode (train/eval) and keeps the autograd graph, so ``-(logp * mask).sum()`` is an NLL
-    loss. Empty completions give all-zero mask rows; causal models need non-empty prompts.
+    loss. Empty completions give all-zero mask rows; causal models need non-empty prompts. The vocabulary is the
+    one sampling draws from: rows the model must never produce (:func:`coderl.models.actor.undecodable_ids`, e.g.
+    a padded embedding table) get no probability.
     """
     import torch
+
+    from coderl.models.actor import decoder_start_id, undecodable_ids
+
+    suppress = undecodable_ids(model)
 
     if len(prompt_ids) != len(completion_ids):
         raise ValueError(f"{len(prompt_ids)} prompts but {len(completion_ids)} completions")
@@ -79,16 +85,12 @@ def completion_logprobs(
             if p:
                 enc[b, : len(p)] = torch.tensor(list(p), dtype=torch.long)
                 enc_mask[b, : len(p)] = 1
-        start = getattr(model.config, "decoder_start_token_id", None)
-        if start is None:
-            start = getattr(getattr(model, "generation_config", None), "decoder_start_token_id", None)
-        if start is None:
-            start = pad_id
+        start = decoder_start_id(model, pad_id)
         dec_in = torch.cat([torch.full((n_rows, 1), start, dtype=torch.long, device=device), targets[:, :-1]], dim=1)
         dec_mask = torch.cat([torch.ones((n_rows, 1), device=device), mask[:, :-1]], dim=1).long()
         out = model(input_ids=enc.to(device), attention_mask=enc_mask.to(device), decoder_input_ids=dec_in,
                     decoder_attention_mask=dec_mask, use_cache=False)
-        logp = token_logprobs(out.logits, targets)
+        logp = token_logprobs(_without(out.logits, suppress), targets)
         return logp * mask, mask
 
     if any(len(p) == 0 for p in prompt_ids):
@@ -111,5 +113,14 @@ def completion_logprobs(
     kwargs = {"logits_to_keep": t_max + 1} if _accepts(model, "logits_to_keep") else {}
     out = model(input_ids=ids, attention_mask=attn, position_ids=position_ids, use_cache=False, **kwargs)
     logits = out.logits[:, -(t_max + 1): -1, :]  # (B, T, V): columns P-1 .. P+T-2
-    logp = token_logprobs(logits, targets)
+    logp = token_logprobs(_without(logits, suppress), targets)
     return logp * mask, mask
+
+
+def _without(logits: torch.Tensor, ids: list[int]) -> torch.Tensor:
+    """``logits`` with the columns ``ids`` at -inf (they take no probability mass)."""
+    if not ids:
+        return logits
+    import torch
+
+    return logits.index_fill(-1, torch.tensor(ids, dtype=torch.long, device=logits.device), float("-inf"))

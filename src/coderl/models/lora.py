@@ -33,8 +33,9 @@ def apply_lora(model: PreTrainedModel, r: int = 8, alpha: int = 16, dropout: flo
     """Wrap ``model`` (causal or seq2seq) in a peft ``PeftModel`` with LoRA adapters; only they are trainable.
 
     ``target_modules=None`` uses peft's default modules for the architecture (GPT-2: ``c_attn``; T5: ``q``,
-    ``v``; Llama/Qwen: ``q_proj``, ``v_proj``). Raises ``ValueError`` with the fix when peft is missing or
-    the architecture has no default.
+    ``v``; Llama/Qwen: ``q_proj``, ``v_proj``); for an architecture peft has no default for (StarCoder2), the
+    attention's query and value projections found by their usual names. Raises ``ValueError`` with the fix when
+    peft is missing or no such layers are found.
     """
     peft = _peft()
     enc_dec = bool(getattr(model.config, "is_encoder_decoder", False))
@@ -44,8 +45,25 @@ def apply_lora(model: PreTrainedModel, r: int = 8, alpha: int = 16, dropout: flo
     try:
         return peft.get_peft_model(model, cfg)
     except ValueError as e:
-        raise ValueError(f"cannot add LoRA adapters to a {model.config.model_type!r} model: {e}; set "
-                         "model.lora.target_modules to the names of its linear layers") from None
+        guess = None if target_modules else _attention_projections(model)
+        if guess is None:
+            raise ValueError(f"cannot add LoRA adapters to a {model.config.model_type!r} model: {e}; set "
+                             "model.lora.target_modules to the names of its linear layers") from None
+    # peft knows no default for this architecture (StarCoder2): the attention's query and value projections, the
+    # layers its defaults pick for the families it knows, under the names this model gives them
+    cfg.target_modules = set(guess)
+    return peft.get_peft_model(model, cfg)
+
+
+# Names of the attention's query and value (or fused qkv) linear layers, as the families name them.
+_PROJECTIONS = (("q_proj", "v_proj"), ("query_key_value",), ("c_attn",), ("qkv_proj",), ("q", "v"))
+
+
+def _attention_projections(model: PreTrainedModel) -> list[str] | None:
+    from torch import nn
+
+    names = {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)}
+    return next((list(group) for group in _PROJECTIONS if names.issuperset(group)), None)
 
 
 def is_lora(model: Any) -> bool:

@@ -463,7 +463,7 @@ def build_critic(cfg: RecipeConfig, backbone: str):
     """``(critic, tokenizer)``: a head on a copy of the actor's backbone (``critic.backbone: actor``; ``backbone``
     is then the actor's path), or on a separate model's."""
     from coderl.models.actor import ModelLoadError
-    from coderl.models.critic import Critic
+    from coderl.models.critic import SEQ2SEQ_PART, Critic
     from coderl.models.tokenizer import load_tokenizer, prepare_tokenizer
 
     c = cfg.critic
@@ -478,7 +478,7 @@ def build_critic(cfg: RecipeConfig, backbone: str):
             tok = load_tokenizer(backbone)
         except Exception as e:  # noqa: BLE001 - TokenizerLoadError names the path
             raise ModelLoadError(str(e)) from e
-        prepare_tokenizer(tok, is_encoder_decoder=critic.backbone_part == "encoder")
+        prepare_tokenizer(tok, is_encoder_decoder=critic.backbone_part == SEQ2SEQ_PART)
     return critic.to(device), tok
 
 

@@ -151,3 +151,28 @@ def test_checkpoint_weights_load_into_a_model_and_are_re_tied(which, gpt2, t5_pa
     save_file(state, str(tmp_path / "ckpt" / "model.safetensors"))
     with pytest.raises(ValueError, match=f"missing \\['{lost}'\\]"):
         load_checkpoint_weights(copy.deepcopy(fresh), tmp_path / "ckpt")
+
+
+def test_checkpoint_weights_saved_under_legacy_names_load_and_a_missing_one_is_named(bpe, tmp_path):
+    """transformers saves GPT-NeoX's head under its legacy name (embed_out): a training checkpoint still loads into
+    the model being trained, and a weight missing from it is an error naming it, never a random initialisation."""
+    from safetensors.torch import load_file, save_file
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+    from coderl.models.actor import load_checkpoint_weights
+
+    cfg = GPTNeoXConfig(vocab_size=len(bpe), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64, tie_word_embeddings=False)
+    torch.manual_seed(0)
+    trained, fresh = GPTNeoXForCausalLM(cfg), GPTNeoXForCausalLM(cfg)
+    save_checkpoint(trained, bpe, tmp_path / "ckpt")
+    stored = load_file(str(tmp_path / "ckpt" / "model.safetensors"))
+    assert "embed_out.weight" in stored and "lm_head.weight" not in stored  # the quirk this is about
+    load_checkpoint_weights(fresh, tmp_path / "ckpt")
+    assert all(torch.equal(a, b) for a, b in zip(trained.state_dict().values(), fresh.state_dict().values(),
+                                                 strict=True))
+    lost = next(k for k in stored if k.endswith("dense_h_to_4h.weight"))
+    del stored[lost]
+    save_file(stored, str(tmp_path / "ckpt" / "model.safetensors"))
+    with pytest.raises(ValueError, match="dense_h_to_4h"):
+        load_checkpoint_weights(GPTNeoXForCausalLM(cfg), tmp_path / "ckpt")

@@ -166,17 +166,17 @@ def test_save_and_load(bpe, tmp_path):
 def test_critic_from_actor_models(gpt2, t5_pair, bpe, tmp_path):
     """A head on (a copy of) an actor's backbone: the GPT-2 base model, or the encoder of a seq2seq model."""
     t5, tok = t5_pair
-    for model, part in ((gpt2, "model"), (t5, "encoder")):
+    for model, part in ((gpt2, "model"), (t5, "encoder-decoder")):
         critic = Critic.from_model(model, n_classes=2).eval()
         assert critic.backbone_part == part
         ids, attn, pm = critic_inputs([[5, 6, 7], [9]], [[8, 9, 1], [10, 1]], bpe.pad_token_id)
         with torch.no_grad():
-            out = critic(ids, attn)
+            out = critic(ids, attn, pm)
         assert out.shape == (2, ids.shape[1], 2)
         critic.save(tmp_path / part)
         loaded = Critic.load(tmp_path / part)
         with torch.no_grad():
-            assert torch.allclose(loaded(ids, attn), out)
+            assert torch.allclose(loaded(ids, attn, pm), out)
         probs = score_programs(loaded, [[5, 6, 7]], [[8, 9, 1]], bpe.pad_token_id)
         assert probs.shape == (1, 2) and torch.allclose(probs.sum(-1), torch.ones(1))
     # the actor is not modified by training its critic copy
@@ -203,7 +203,7 @@ def test_from_pretrained_backbone(t5_pair, gpt2, bpe, tmp_path):
     save_checkpoint(t5_pair[0], t5_pair[1], tmp_path / "t5")
     c1 = Critic.from_pretrained_backbone(tmp_path / "gpt2", n_classes=4)
     c2 = Critic.from_pretrained_backbone(tmp_path / "t5", n_classes=2)
-    assert type(c1.backbone).__name__ == "GPT2Model" and c2.backbone_part == "encoder"
+    assert type(c1.backbone).__name__ == "GPT2Model" and c2.backbone_part == "encoder-decoder"
     assert torch.equal(c1.backbone.wte.weight, gpt2.transformer.wte.weight)
     with pytest.raises(ModelLoadError, match="does not exist"):
         Critic.from_pretrained_backbone(tmp_path / "nope")
