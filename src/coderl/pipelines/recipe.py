@@ -61,6 +61,9 @@ class ModelSettings:
     device: str = "auto"
     """"auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:1", ..."""
     lora: LoRASettings = field(default_factory=LoRASettings)
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass of every training stage instead of keeping them: less memory
+    for long prompts and programs, about a third more compute."""
     use_sft_model: bool = True
     """The stages after SFT (sample, critic, critic score, RL, repair) start from this run's SFT model
     (OUT/sft/final) when it was fine-tuned from model.path; false = always from model.path. Each says which."""

@@ -114,7 +114,21 @@ def load_actor(cfg: RecipeConfig, path: str | None = None, for_training: bool = 
     if not src:
         raise StageError("no model given: set model.path in the config (or model.path=DIR on the command line)")
     model, tok = load_model(src, kind=cfg.model.kind, dtype=cfg.model.dtype, device=resolve_device(cfg.model.device))
+    if for_training and cfg.model.gradient_checkpointing:
+        from coderl.models.memory import enable_checkpointing
+
+        enable_checkpointing(model)
     return (with_lora(cfg, model, seed) if for_training else model), tok
+
+
+def log_step_memory(log: Log, stage: str, model, tok, prompts: list[str], new_tokens: int, sequences: int,
+                    grad_accum: int, precision: str) -> None:
+    """Say, before training starts, the memory a step of ``stage`` needs at least (coderl.models.memory)."""
+    from coderl.models.memory import describe, step_memory
+
+    longest = max((len(ids) for ids in tok(prompts)["input_ids"]), default=0) + new_tokens
+    mem = step_memory(model, sequences, longest, grad_accum, autocast_bytes=4 if precision == "fp32" else 2)
+    log(f"{stage}: {sequences} sequences of up to {longest} tokens: {describe(mem)}")
 
 
 def with_lora(cfg: RecipeConfig, model, seed: int = 0):
@@ -719,6 +733,8 @@ def run_sft(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = Fal
               "inputs.model": model_fingerprint(cfg.model.path)}
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.sft.lr,
                             weight_decay=cfg.sft.weight_decay)
+    log_step_memory(log, "sft", model, tok, [p + s for p, s in pairs], 1, min(cfg.sft.batch_size, len(pairs)),
+                    cfg.sft.grad_accum, cfg.sft.precision)
     remove_outputs(doomed, "sft", log)
     start, history, ckpt = resume_actor(out_dir, model, opt, config) if resume else (0, [], None)
     if ckpt is not None:
@@ -836,6 +852,11 @@ def run_rl(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = Fals
     problems = load_split(cfg)
     actor = actor_path(cfg, "rl", log)
     model, tok = load_actor(cfg, actor, for_training=True, seed=cfg.rl.seed)
+    from coderl.tasks.prompt import format_prompt
+
+    log_step_memory(log, "rl", model, tok, [format_prompt(p) for p in problems], cfg.rl.max_new_tokens,
+                    -(-cfg.rl.problems_per_step * cfg.rl.samples_per_problem // cfg.rl.minibatches),
+                    cfg.rl.grad_accum, cfg.rl.precision)
     inputs = {"actor": model_fingerprint(actor)}
     use_critic = cfg.rl.needs_critic
     cdir = Path(critic_dir or cfg.out_dir / CRITIC_DIR)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -197,7 +198,24 @@ def test_online_grpo_causal_mbpp(tmp_path, models, cli):
     code, out = cli("train", "--stage", "rl", "-c", cfg, "--no-progress")
     assert code == 0, out
     assert not (run / "samples.jsonl").exists()  # grpo online needs no earlier stage
-    assert len(json.loads((run / "rl" / "history.json").read_text())) == 2
+    first = json.loads((run / "rl" / "history.json").read_text())
+    assert len(first) == 2
+    # the memory a step needs is said before training: 4 sequences (2 problems x 2 samples), MBPP prompts + 16
+    assert re.search(r"rl: 4 sequences of up to \d+ tokens: at least [\d.]+ MiB per step \(weights", out), out
+
+    # activation checkpointing trades compute for memory only: the same run takes the same steps
+    code, out = cli("train", "--stage", "rl", "-c", cfg, "--no-progress", "--overwrite",
+                    "model.gradient_checkpointing=true")
+    assert code == 0, out
+    again = json.loads((run / "rl" / "history.json").read_text())
+    for a, b in zip(first, again, strict=True):
+        assert a["reward"] == b["reward"] and a["loss_pg"] == pytest.approx(b["loss_pg"], rel=1e-4, abs=1e-6)
+    from coderl.pipelines.recipe import load_recipe
+    from coderl.pipelines.stages import load_actor
+
+    on, _ = load_actor(load_recipe(cfg, ["model.gradient_checkpointing=true"]), for_training=True)
+    off, _ = load_actor(load_recipe(cfg), for_training=True)
+    assert [getattr(m, "is_activation_checkpointing", None) for m in (on, off)] == [True, False]
 
 
 @pytest.mark.parametrize("arch", ["gpt2", "t5"])
