@@ -532,8 +532,11 @@ class OnlineCritic:
     their outcomes (the RL loop calls it once per step), so the weights and values it gives track the policy."""
 
     def __init__(self, critic: Critic, lr: float, pool: PoolMode = "max", grad_clip: float | None = 1.0,
-                 max_length: int | None = None):
+                 max_length: int | None = None, precision: str = "fp32"):
+        from coderl.models.precision import Precision
+
         self.critic, self.pool, self.grad_clip = critic, pool, grad_clip
+        self.amp = Precision(precision, critic.device)  # the RL run's precision
         self.max_len = critic_max_length(critic, max_length)
         self.opt = torch.optim.AdamW([p for p in critic.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
 
@@ -542,12 +545,11 @@ class OnlineCritic:
         """One optimiser step; returns the batch's loss before it. Leaves the critic in eval mode."""
         self.critic.train()
         try:
-            loss = critic_loss(self.critic, prompt_ids, program_ids, labels, pad_id, self.max_len, self.pool)
+            with self.amp.autocast():
+                loss = critic_loss(self.critic, prompt_ids, program_ids, labels, pad_id, self.max_len, self.pool)
             self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.grad_clip:
-                nn.utils.clip_grad_norm_(self.critic.parameters(), self.grad_clip)
-            self.opt.step()
+            self.amp.backward(loss)
+            self.amp.step(self.opt, self.critic.parameters(), self.grad_clip)
         finally:
             self.critic.eval()
         return float(loss.detach())
@@ -581,6 +583,8 @@ def train_critic(
     resume_state: dict[str, Any] | None = None,
     on_step: Callable[[dict[str, Any]], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    precision: str = "fp32",
+    grad_accum: int = 1,
 ) -> dict[str, Any]:
     """Train ``critic`` on ``(prompt text, program text, label)`` examples with cross-entropy on pooled logits.
 
@@ -597,19 +601,27 @@ def train_critic(
     ``resume_state``, with the weights restored, continues exactly as the uninterrupted run would have.
     ``on_step(record)`` follows every step (``{"step", "epoch", "loss"}``).
 
+    ``precision`` ("fp32", "bf16", "fp16") and ``grad_accum`` (micro-batches per batch, each weighted by its
+    share of the batch: exactly the batch's gradient for the plain cross-entropy) work as in SFT and RL, through
+    the same :class:`coderl.models.precision.Precision` step.
+
     Returns ``{"steps", "epochs", "examples", "loss" (mean of the last epoch), "epoch_losses", "seconds",
     "stopped_early", "interrupted", "class_counts"}``.
     """
+    from coderl.models.precision import Precision, chunks
     from coderl.utils.progress import ProgressBar
     from coderl.utils.seeding import seeded, stream_seed
 
     if not examples:
         raise ValueError("no training examples")
+    if not 1 <= grad_accum <= batch_size:
+        raise ValueError(f"grad_accum must be between 1 and batch_size ({batch_size}), got {grad_accum}")
     labels = [int(lab) for _, _, lab in examples]
     bad = [lab for lab in labels if not 0 <= lab < critic.n_classes]
     if bad:
         raise ValueError(f"labels must be in [0, {critic.n_classes}); got {sorted(set(bad))}")
     device = critic.device
+    amp = Precision(precision, device)
     p_ids, c_ids = encode_examples(tokenizer, [e[0] for e in examples], [e[1] for e in examples])
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     max_len = critic_max_length(critic, max_length)
@@ -645,16 +657,18 @@ def train_critic(
             total, n_seen = partial if epoch == first_epoch else (0.0, 0)
             for b in range(first_batch if epoch == first_epoch else 0, n_batches):
                 idx = order[b * batch_size: (b + 1) * batch_size]
-                with seeded(stream_seed(seed, steps), device):  # dropout masks
-                    loss = critic_loss(critic, [p_ids[i] for i in idx], [c_ids[i] for i in idx],
-                                       [labels[i] for i in idx], pad_id, max_len, pool, weight, token_loss_weight)
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if grad_clip:
-                    nn.utils.clip_grad_norm_(critic.parameters(), grad_clip)
-                opt.step()
+                value = 0.0
+                with seeded(stream_seed(seed, steps), device):  # dropout masks
+                    for part in chunks(idx, grad_accum):
+                        with amp.autocast():
+                            loss = critic_loss(critic, [p_ids[i] for i in part], [c_ids[i] for i in part],
+                                               [labels[i] for i in part], pad_id, max_len, pool, weight,
+                                               token_loss_weight) * (len(part) / len(idx))
+                        amp.backward(loss)
+                        value += float(loss.detach())
+                amp.step(opt, critic.parameters(), grad_clip)
                 steps += 1
-                value = float(loss.detach())
                 total += value * len(idx)
                 n_seen += len(idx)
                 bar.update(1, f"epoch {epoch + 1}/{epochs} loss {value:.4f}",

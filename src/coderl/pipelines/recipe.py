@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from coderl.config import apply_overrides, build, read_yaml
+from coderl.models.precision import PRECISIONS
 from coderl.rl.config import RLConfig
 from coderl.scale import BACKENDS
 from coderl.train.sft import SFTConfig
@@ -171,8 +172,16 @@ class CriticSettings:
     include_solutions: bool = True
     """Add the ground-truth solutions as "passed" examples."""
     seed: int = 0
+    precision: str = "fp32"
+    """Autocast dtype of the critic's training passes, as sft.precision and rl.precision: "fp32", "bf16", "fp16"."""
+    grad_accum: int = 1
+    """Micro-batches per critic batch (1 <= grad_accum <= batch_size), as sft.grad_accum."""
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"critic.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if not 1 <= self.grad_accum <= self.batch_size:
+            raise ValueError("critic.grad_accum must be between 1 and critic.batch_size")
         if self.n_classes not in (2, 4):
             raise ValueError("critic.n_classes must be 2 or 4")
         if self.pool not in ("max", "mean"):

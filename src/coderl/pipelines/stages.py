@@ -574,7 +574,8 @@ def run_critic_train(cfg: RecipeConfig, samples: str | Path | None = None, verdi
             stats = train_critic(critic, tok, examples, epochs=c.epochs, lr=c.lr, batch_size=c.batch_size,
                                  seed=c.seed, progress=progress, pool=c.pool, token_loss_weight=c.token_loss_weight,
                                  balance_classes=c.balance_classes, max_length=c.max_length,
-                                 on_checkpoint=on_checkpoint, resume_state=state, should_stop=stop,
+                                 precision=c.precision, grad_accum=c.grad_accum, on_checkpoint=on_checkpoint,
+                                 resume_state=state, should_stop=stop,
                                  on_step=lambda r: writer.add_scalar("critic/loss", r["loss"], r["step"]))
     finally:
         writer.close()

@@ -100,7 +100,7 @@ def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor,
     opt = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, weight_decay=0.0)
     history: list[dict] = []
     start = 0
-    online = OnlineCritic(critic, cfg.critic_online_lr) if cfg.critic_online_lr > 0 else None
+    online = OnlineCritic(critic, cfg.critic_online_lr, precision=cfg.precision) if cfg.critic_online_lr > 0 else None
     if resume and out_dir is not None:
         start, history, ckpt = resume_actor(out_dir, policy, opt, config)
         if online is not None and ckpt is not None:  # the critic as RL had updated it, not as it was given

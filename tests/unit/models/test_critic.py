@@ -276,3 +276,21 @@ def test_a_stop_in_the_middle_of_an_epoch_checkpoints_there_and_resumes_to_the_s
     assert s_res["epoch_losses"] == pytest.approx(s_full["epoch_losses"], abs=1e-6)
     for k, v in full.state_dict().items():
         assert torch.allclose(v, resumed.state_dict()[k], atol=1e-6), k
+
+
+def test_gradient_accumulation_gives_the_batch_gradient_and_bf16_trains(bpe):
+    import torch
+
+    data = [(p, c, 3 if y else 2) for p, c, y in toy_examples(32, seed=4)]
+    a, b, c = (tiny_critic(bpe, n_layer=1, n_embd=32, n_head=2, seed=0) for _ in range(3))
+    kw = dict(epochs=1, lr=1e-3, batch_size=16, seed=3, progress=False)
+    sa = train_critic(a, bpe, data, **kw)
+    sb = train_critic(b, bpe, data, grad_accum=4, **kw)  # 4 micro-batches of 4: the same steps
+    assert sb["epoch_losses"][0] == pytest.approx(sa["epoch_losses"][0], rel=1e-5)
+    for x, y in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.allclose(x, y, atol=1e-6)
+    sc = train_critic(c, bpe, data, precision="bf16", **kw)  # autocast on the CPU: close, not equal
+    assert sc["epoch_losses"][0] == pytest.approx(sa["epoch_losses"][0], rel=0.05)
+    assert any(not torch.equal(x, y) for x, y in zip(a.parameters(), c.parameters(), strict=True))
+    with pytest.raises(ValueError, match="grad_accum must be between 1 and batch_size"):
+        train_critic(c, bpe, data, grad_accum=17, **kw)

@@ -44,6 +44,8 @@ def test_sections_keep_the_recipe_defaults():
     ("execution.backend=spark", "execution.backend must be one of local, ray, got 'spark'"),
     ("execution.address=auto", "execution.address is for backend 'ray'"),
     ("repair.train.lr=fast", "field 'repair.train.lr' must be float"),
+    ("critic.precision=fp8", "critic.precision must be one of fp32, bf16, fp16"),
+    ("critic.grad_accum=17", "critic.grad_accum must be between 1 and critic.batch_size"),
 ])
 def test_bad_settings_name_the_field(override, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(")):
