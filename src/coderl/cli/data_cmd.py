@@ -13,6 +13,8 @@ from pathlib import Path
 
 import typer
 
+from coderl.cli.errors import fail
+
 app = typer.Typer(help="Benchmark problems: export them to the problems JSONL, show one.", no_args_is_help=True,
                   add_completion=False)
 
@@ -28,8 +30,7 @@ def _load(dataset: str, path: Path | None, split: str | None, limit: int | None 
     try:
         return load_problems(dataset, path, split, limit)
     except RequestError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(e))
 
 
 @app.command("export")
@@ -47,8 +48,7 @@ def export_command(
     try:
         output_file(output, "the problems JSONL")
     except PathError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(e))
     problems = _load(dataset, path, split, limit)
     write_problems(problems, output)
     types = Counter(p.test_type for p in problems)
@@ -79,9 +79,8 @@ def show_command(
     else:
         tid = task_aliases(problems).get(task_id)
         if tid is None:
-            typer.echo(f"error: no problem {task_id!r} in {dataset} ({len(problems)} problems, e.g. "
-                       f"{', '.join(q.task_id for q in problems[:3])})", err=True)
-            raise typer.Exit(2)
+            fail(f"no problem {task_id!r} in {dataset} ({len(problems)} problems, e.g. "
+                 f"{', '.join(q.task_id for q in problems[:3])})")
         p = next(q for q in problems if q.task_id == tid)
     if as_json:
         typer.echo(json.dumps(p.to_dict(), indent=2))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import typer
 
+from coderl.cli.errors import fail
+
 TESTS = {"type": "assert", "asserts": ["assert add_evens([1, 2, 3, 4]) == 6", "assert add_evens([]) == 0",
                                         "assert add_evens([7, 9, 10]) == 10", "assert add_evens([-2, 5]) == -2"]}
 
@@ -57,8 +59,7 @@ def demo_command(
         output_dir(out, "the demo's results")
         cfg = load_demo_config(config, [*flags, *(overrides or [])], quick=quick)
     except ValueError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(e))
     summary = run_demo(cfg, out, progress=progress, resume=resume, log=lambda m: typer.echo(m, err=True))
     b, a, c = summary["before"], summary["after"], summary["control"]
     typer.echo(f"pass@1 {b['pass@1']:.3f} -> {a['pass@1']:.3f} (control {c['pass@1']:.3f}); "

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import typer
 
+from coderl.cli.errors import fail
 from coderl.cli.options import ADDRESS_HELP, BACKEND_HELP
 
 
@@ -23,8 +24,7 @@ def _int_list(text: str, name: str) -> tuple[int, ...]:
     except ValueError:
         vals = ()
     if not vals or any(v < 1 for v in vals):
-        typer.echo(f"error: {name} must be a comma-separated list of positive integers, got {text!r}", err=True)
-        raise typer.Exit(2)
+        fail(f"{name} must be a comma-separated list of positive integers, got {text!r}")
     return vals
 
 
@@ -72,16 +72,14 @@ def eval_command(
         ex = make_executor(backend, address=address, workers=workers or None, timeout=timeout, checker=checker,
                            name=flag)
     except ValueError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(e))
     out_dir = output or samples.with_name(samples.name.removesuffix(".gz").removesuffix(".jsonl") + ".eval")
     try:
         output_dir(out_dir, "the evaluation reports")
         problems = load_problems(dataset, path, split)
         sample_list = read_samples(samples, problems)
     except (RequestError, PathError) as e:  # DataError included: names the file, line and field
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(e))
     cfg = EvalConfig(ks=ks, workers=workers or None, timeout=timeout, checker=checker, extract=extract,
                      examples=examples, n_submit=ns, bootstrap=bootstrap, seed=seed, dedupe=dedupe)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -89,8 +87,7 @@ def eval_command(
         with ex:
             summary, meta = _run(problems, sample_list, cfg, ex, out_dir, progress, dataset, str(samples))
     except SandboxError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from None
+        fail(str(e), 1)
     from coderl.eval.report import write_reports
 
     written = write_reports(out_dir, summary, meta, chart=chart)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from coderl.cli.errors import fail
 from coderl.cli.options import ADDRESS_HELP, BACKEND_HELP
 
 
@@ -38,13 +39,11 @@ def exec_command(
         ex = make_executor(backend, address=address, workers=workers or None, timeout=timeout, memory_mb=memory_mb,
                            output_mb=output_mb, checker=checker, cache=cache, name=flag)
     except ValueError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(e))
     reqs = []
     if not explain:
         if requests is None:
-            typer.echo("error: give a REQUESTS.jsonl file (or --explain)", err=True)
-            raise typer.Exit(2)
+            fail("give a REQUESTS.jsonl file (or --explain)")
         path = "/dev/stdin" if requests == "-" else requests
         try:
             if requests != "-":
@@ -52,16 +51,13 @@ def exec_command(
             if output is not None:
                 output_file(output, "the results")
         except PathError as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(2) from None
+            fail(str(e))
         try:
             reqs = read_requests(path)
         except RequestError as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(2) from None
+            fail(str(e))
         except UnicodeDecodeError as e:
-            typer.echo(f"error: {requests}: not UTF-8 text ({e.reason})", err=True)
-            raise typer.Exit(2) from None
+            fail(f"{requests}: not UTF-8 text ({e.reason})")
     try:
         with ex:
             if explain:
@@ -69,8 +65,7 @@ def exec_command(
                 return
             _run(ex, reqs, output, progress)
     except SandboxError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from None
+        fail(str(e), 1)
 
 
 def _run(ex, reqs, output: Path | None, progress: bool) -> None:

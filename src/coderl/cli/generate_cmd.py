@@ -16,6 +16,8 @@ from pathlib import Path
 
 import typer
 
+from coderl.cli.errors import fail
+
 EXPORT_HINT = ("a problems JSONL is what `coderl data export` writes, e.g. `coderl data export --dataset mbpp --path "
                "mbpp.jsonl --split test -o problems.jsonl` (or --dataset apps --path APPS/, --dataset humaneval)")
 
@@ -37,11 +39,6 @@ def load_problem_set(spec: str, seed: int = 0):
             raise
         raise DataError(f"{e.reason} (not a problems JSONL? {EXPORT_HINT})", field=e.field, line=e.line,
                         path=e.path) from None
-
-
-def _fail(msg: str) -> None:
-    typer.echo(f"error: {msg}", err=True)
-    raise typer.Exit(2)
 
 
 def generate_command(
@@ -76,37 +73,37 @@ def generate_command(
     from coderl.utils.paths import PathError, output_file
 
     if critic_sampling and critic is None:
-        _fail("--critic-sampling needs --critic DIR (a critic saved with Critic.save, e.g. DEMO/critic)")
+        fail("--critic-sampling needs --critic DIR (a critic saved with Critic.save, e.g. DEMO/critic)")
     if chunk < 1:
-        _fail("--chunk must be >= 1")
+        fail("--chunk must be >= 1")
     try:
         output_file(out, "the samples")
     except PathError as e:
-        _fail(str(e))
+        fail(str(e))
     try:
         cfg = CriticSamplingConfig(n=n, rounds=rounds, top_m=top_m, refine=refine, max_new_tokens=max_new_tokens,
                                    temperature=temperature, top_p=top_p, seed=seed)
     except ValueError as e:
-        _fail(str(e))
+        fail(str(e))
     try:
         probs = load_problem_set(problems, seed)
     except (RequestError, ValueError) as e:
-        _fail(str(e))
+        fail(str(e))
     missing = [p.task_id for p in probs if not p.example_tests]
     if missing:
-        _fail(f"{problems}: {len(missing)} problems have no example_tests (first: {missing[0]}); generation may run "
+        fail(f"{problems}: {len(missing)} problems have no example_tests (first: {missing[0]}); generation may run "
               "example tests only")
     try:
         model, tok = load_model(actor)
         crit = Critic.load(critic) if critic is not None else None
         rep, rtok = load_model(repair) if repair is not None else (None, None)
     except ModelLoadError as e:
-        _fail(str(e))
+        fail(str(e))
     if crit is not None:
         try:
             check_reads_tokenizer(crit, tok, f"critic {critic}")
         except ValueError as e:
-            _fail(str(e))
+            fail(str(e))
     out.parent.mkdir(parents=True, exist_ok=True)
     totals: dict[str, float] = {}
     try:
@@ -128,8 +125,7 @@ def generate_command(
                     totals[key] = totals.get(key, 0) + stats[key]
                 typer.echo(f"{min(s + chunk, len(probs))}/{len(probs)} problems", err=True)
     except SandboxError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from None
+        fail(str(e), 1)
     summary = {"method": "critic_sampling" if critic_sampling else "plain", "problems": len(probs),
                "config": cfg.to_dict(), **totals, "model_calls_per_problem": totals["model_calls"] / len(probs)}
     out.with_name(out.name + ".summary.json").write_text(json.dumps(summary, indent=1) + "\n")

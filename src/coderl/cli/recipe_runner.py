@@ -13,6 +13,8 @@ from collections.abc import Iterator
 
 import typer
 
+from coderl.cli.errors import fail
+
 CONFIG_HELP = "Recipe YAML (e.g. configs/apps_codet5.yaml); see coderl.pipelines.recipe for every field."
 OVERRIDES_HELP = "key=value overrides of config fields, e.g. sampling.n=4 rl.lr=1e-5 model.path=DIR."
 OVERWRITE_HELP = "Replace what an earlier run of this stage wrote (without it, the stage refuses and names the files)."
@@ -64,11 +66,8 @@ def errors(resume: str | None = None) -> Iterator[None]:
                    err=True)
         raise typer.Exit(130) from None
     except (ConfigError, StageError, RequestError, ModelLoadError, TokenizerLoadError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(e))
     except SandboxError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from None
+        fail(str(e), 1)
     except ValueError as e:  # a setting the stage itself rejects (e.g. precision on this device, LoRA without peft),
-        typer.echo(f"error: {e}", err=True)  # a path of the wrong kind (coderl.utils.paths.PathError)
-        raise typer.Exit(2) from None
+        fail(str(e))  # a path of the wrong kind (coderl.utils.paths.PathError)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import typer
 
+from coderl.cli.errors import fail
+
 
 def train_repair_command(
     actor: Path = typer.Option(..., "--actor", help="Actor model directory whose failures are repaired "
@@ -42,10 +44,6 @@ def train_repair_command(
     from coderl.train.sft import SFTConfig
     from coderl.utils.paths import PathError, output_dir
 
-    def fail(msg: str) -> None:
-        typer.echo(f"error: {msg}", err=True)
-        raise typer.Exit(2)
-
     if samples_per_problem < 1 or max_problems < 1:
         fail("--samples-per-problem and --max-problems must be >= 1")
     try:
@@ -70,8 +68,7 @@ def train_repair_command(
             examples, counts = collect_repair_examples(model, tok, probs, ex, samples_per_problem,
                                                        max_new_tokens=max_new_tokens, seed=seed)
     except SandboxError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from None
+        fail(str(e), 1)
     if not examples:
         fail(f"no repair pairs: {counts['failures']} failures among {counts['samples']} samples had no passing "
              "program of the same problem")

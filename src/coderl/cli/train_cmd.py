@@ -14,6 +14,7 @@ from typing import Any
 
 import typer
 
+from coderl.cli.errors import fail
 from coderl.cli.recipe_runner import CONFIG_HELP, OVERRIDES_HELP, OVERWRITE_HELP
 
 
@@ -53,8 +54,7 @@ def train_command(
     from coderl.cli import recipe_runner
 
     if stage not in STAGES:
-        typer.echo(f"error: --stage must be one of {', '.join(STAGES)}, got {stage!r}", err=True)
-        raise typer.Exit(2)
+        fail(f"--stage must be one of {', '.join(STAGES)}, got {stage!r}")
     cfg = recipe_runner.load(config, overrides, out)
     with recipe_runner.errors(recipe_runner.resume_command(["train", "--stage", stage], config, out, overrides)):
         res = STAGES[stage](cfg, resume=resume, overwrite=overwrite, progress=progress, log=recipe_runner.log)
