@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from coderl.models.tokenizer import fit_prompt
 from coderl.utils.seeding import seeded
 
 if TYPE_CHECKING:
@@ -51,8 +52,13 @@ class SamplingConfig:
     top_p: float = 1.0
     greedy: bool = False
     seed: int | None = None
+    overflow: str = "truncate"
+    """A prompt longer than the model's positions minus ``max_new_tokens``: "truncate" keeps its end (see
+    :func:`coderl.models.tokenizer.fit_prompt`; callers count them with :func:`prompt_room`), "error" stops."""
 
     def __post_init__(self) -> None:
+        if self.overflow not in ("truncate", "error"):
+            raise ValueError(f"overflow must be 'truncate' or 'error', got {self.overflow!r}")
         if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int):
             raise TypeError(f"max_new_tokens must be an int, not {type(self.max_new_tokens).__name__}")
         if self.max_new_tokens < 1:
@@ -115,6 +121,33 @@ def max_positions(model: PreTrainedModel) -> int | None:
         if isinstance(v, int) and v > 0:
             return v
     return None
+
+
+def prompt_room(model: PreTrainedModel, max_new_tokens: int) -> int | None:
+    """How many prompt tokens a causal model can read before ``max_new_tokens`` new ones (None: no limit, or a
+    seq2seq model, whose encoder reads the prompt)."""
+    if getattr(model.config, "is_encoder_decoder", False):
+        return None
+    limit = max_positions(model)
+    return None if limit is None else limit - max_new_tokens
+
+
+def fit_to_context(model: PreTrainedModel, prompt_ids: Sequence[Sequence[int]], cfg: SamplingConfig
+                   ) -> list[list[int]]:
+    """The prompts as the model will read them: each one longer than :func:`prompt_room` cut from the start
+    (``cfg.overflow == "truncate"``) or a ``ValueError`` that counts them (``"error"``)."""
+    rows = [list(r) for r in prompt_ids]
+    room = prompt_room(model, cfg.max_new_tokens)
+    longest = max((len(r) for r in rows), default=0)
+    if room is None or longest <= room:
+        return rows
+    if cfg.overflow == "error" or room < 1:
+        over = sum(len(r) > room for r in rows)
+        raise ValueError(f"{over} prompt(s) (the longest {longest} tokens) plus max_new_tokens ({cfg.max_new_tokens}) "
+                         f"exceed the model's {max_positions(model)} positions; shorten them, lower max_new_tokens, "
+                         "or let overflow='truncate' keep their ends")
+    bos = getattr(model.config, "bos_token_id", None)
+    return [fit_prompt(r, room, bos) for r in rows]
 
 
 def sampling_logits(logits: torch.Tensor, cfg: SamplingConfig) -> torch.Tensor:
@@ -368,13 +401,9 @@ def generate_ids(
     if not prompt_ids:
         return []
     if not seq2seq:
-        limit = max_positions(model)
-        longest = max(len(r) for r in prompt_ids)
         if any(len(r) == 0 for r in prompt_ids):
             raise ValueError("a causal model needs a non-empty prompt (at least a bos token)")
-        if limit is not None and longest + cfg.max_new_tokens > limit:
-            raise ValueError(f"the longest prompt ({longest} tokens) plus max_new_tokens ({cfg.max_new_tokens}) "
-                             f"exceeds the model's {limit} positions; shorten the prompts or max_new_tokens")
+        prompt_ids = fit_to_context(model, prompt_ids, cfg)
     step = _loop_batch if backend == "loop" else _hf_batch
     order = sorted(range(len(prompt_ids)), key=lambda i: -len(prompt_ids[i]))
     results: list[Row | None] = [None] * len(prompt_ids)
@@ -424,7 +453,7 @@ def generate(
     enc: list[list[int]] = [list(x) for x in tokenizer(list(prompts))["input_ids"]]
     if not getattr(model.config, "is_encoder_decoder", False):
         start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else eos[0]
-        enc = [e if e else [start] for e in enc]
+        enc = fit_to_context(model, [e if e else [start] for e in enc], cfg)  # recorded as the model read them
     reps = 1 if cfg.greedy else n
     rows = [enc[i] for i in range(len(enc)) for _ in range(reps)]
     outs = generate_ids(model, rows, cfg, eos, pad_id, batch_size=batch_size, backend=backend,

@@ -174,3 +174,37 @@ def encode_pairs(
             raise ValueError("add_eos=True but the tokenizer has no eos token")
         c_ids = [c + [tokenizer.eos_token_id] for c in c_ids]
     return p_ids, c_ids
+
+
+def fit_prompt(prompt_ids: Sequence[int], room: int, bos_id: int | None = None) -> list[int]:
+    """``prompt_ids`` cut to at most ``room`` tokens, for a prompt too long for the model's context: the end is
+    kept (where the question meets the answer: the signature, the "ANSWER:" line, the chat template's turn), and
+    a leading ``bos_id`` stays first. Raises ``ValueError`` when ``room`` cannot hold a single prompt token."""
+    ids = list(prompt_ids)
+    if len(ids) <= room:
+        return ids
+    head = ids[:1] if bos_id is not None and ids and ids[0] == bos_id else []
+    if room - len(head) < 1:
+        raise ValueError(f"no room for the prompt: the context leaves {room} token(s) for it")
+    return head + ids[len(ids) - (room - len(head)):]
+
+
+def fit_pairs(pairs: Sequence[tuple[Sequence[int], Sequence[int]]], limit: int | None, bos_id: int | None = None
+              ) -> tuple[list[tuple[list[int], list[int]]], int, int]:
+    """(prompt ids, target ids) pairs made to fit ``limit`` positions (None: all fit): a pair that is too long
+    has its prompt cut by :func:`fit_prompt`; one whose target leaves no room for a prompt token is dropped.
+    Returns ``(pairs, how many were cut, how many were dropped)``, the pairs in their order."""
+    kept: list[tuple[list[int], list[int]]] = []
+    cut = dropped = 0
+    for p, c in pairs:
+        p, c = list(p), list(c)
+        if limit is None or len(p) + len(c) <= limit:
+            kept.append((p, c))
+            continue
+        room = limit - len(c)
+        if room < 1 + (1 if bos_id is not None and p[:1] == [bos_id] else 0):
+            dropped += 1
+            continue
+        kept.append((fit_prompt(p, room, bos_id), c))
+        cut += 1
+    return kept, cut, dropped

@@ -71,19 +71,26 @@ def train_sft(model, tokenizer, pairs: Sequence[tuple[str, str]], cfg: SFTConfig
               optimizer: torch.optim.Optimizer | None = None, progress: bool = True,
               on_step: Callable[[dict[str, Any]], None] | None = None, start_step: int = 0,
               should_stop: Callable[[], bool] | None = None) -> dict:
-    """Fine-tune ``model`` in place on (prompt, program) pairs. Returns {"steps", "loss", "seconds", "stopped"}.
+    """Fine-tune ``model`` in place on (prompt, program) pairs. Returns {"steps", "loss", "seconds", "stopped",
+    "truncated", "dropped"}: pairs longer than a causal model's positions have their prompts cut from the start
+    (``truncated``), and those whose program alone does not fit are left out (``dropped``; see
+    :func:`coderl.models.tokenizer.fit_pairs`).
 
     ``on_step(record)`` follows every step (``{"step", "loss", "lr", "tokens"}``); ``should_stop()`` is asked
     after it, and a true answer ends the run there (``stopped``). ``start_step`` resumes a run (weights and
     ``optimizer`` restored by the caller): the first ``start_step`` batches are drawn but not trained on, so data
     order and learning rates continue as if never interrupted. Dropout masks come from a stream seeded by
     ``(cfg.seed, step)``, so two runs are identical and a resumed one continues as the uninterrupted one."""
+    from coderl.models.generate import prompt_room
     from coderl.models.precision import Precision, chunks
-    from coderl.models.tokenizer import encode_pairs
+    from coderl.models.tokenizer import encode_pairs, fit_pairs
 
     device = next(model.parameters()).device
     amp = Precision(cfg.precision, device)
     data = list(zip(*encode_pairs(tokenizer, [p for p, _ in pairs], [c for _, c in pairs]), strict=True))
+    data, truncated, dropped = fit_pairs(data, prompt_room(model, 0), getattr(model.config, "bos_token_id", None))
+    if pairs and not data:
+        raise ValueError(f"every one of the {len(pairs)} SFT targets is longer than the model's positions")
     rng = random.Random(cfg.seed)
     steps_per_epoch = max(1, math.ceil(len(data) / cfg.batch_size))
     total = max(1, int(steps_per_epoch * cfg.epochs)) if cfg.epochs > 0 else 10**9
@@ -135,4 +142,5 @@ def train_sft(model, tokenizer, pairs: Sequence[tuple[str, str]], cfg: SFTConfig
             break
     bar.close()
     model.eval()
-    return {"steps": step, "loss": losses, "seconds": time.monotonic() - t0, "stopped": stopped}
+    return {"steps": step, "loss": losses, "seconds": time.monotonic() - t0, "stopped": stopped,
+            "truncated": truncated, "dropped": dropped}

@@ -171,7 +171,7 @@ def test_errors(small_gpt2, bpe):
     with pytest.raises(ValueError, match="backend"):
         generate(small_gpt2, bpe, PROMPTS, 1, SamplingConfig(), backend="vllm")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="positions"):
-        generate(small_gpt2, bpe, ["x " * 100], 1, SamplingConfig(max_new_tokens=64))
+        generate(small_gpt2, bpe, ["x " * 100], 1, SamplingConfig(max_new_tokens=64, overflow="error"))
     assert generate(small_gpt2, bpe, [], 1, SamplingConfig()) == []
     # generate_ids works on token ids directly and keeps the order of the rows
     rows = [bpe(p)["input_ids"] for p in PROMPTS]
