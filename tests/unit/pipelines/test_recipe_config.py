@@ -44,6 +44,7 @@ def test_sections_keep_the_recipe_defaults():
     ("execution.backend=spark", "execution.backend must be one of local, ray, got 'spark'"),
     ("execution.address=auto", "execution.address is for backend 'ray'"),
     ("repair.train.lr=fast", "field 'repair.train.lr' must be float"),
+    ("prompt.format=instruct", "prompt.format must be one of plain, chat, got 'instruct'"),
 ])
 def test_bad_settings_name_the_field(override, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(")):
