@@ -162,3 +162,13 @@ def test_chat_with_a_model_without_a_template_exits_2_naming_the_field_and_dir(t
     assert code == 2, out
     assert f"prompt.format is 'chat' but the tokenizer of {model_dir} has no chat template" in out
     assert "Traceback" not in out
+
+
+def test_a_rollout_backend_with_chat_prompts_is_refused(toks):
+    """Ray rollout workers render plain prompts; RL with chat prompts must not silently mix the two."""
+    from coderl.rl.config import RLConfig
+    from coderl.rl.loop import train_rl
+
+    with pytest.raises(ValueError, match="chat prompts need the local one"):
+        train_rl(None, toks("qwen2"), [], None, RLConfig(mode="online", algo="grpo"), rollout_backend=object(),
+                 prompter=Prompter("chat", toks("qwen2")))
