@@ -92,6 +92,13 @@ def chat_request(problem: Problem) -> str:
     return "\n\n".join(parts)
 
 
+def chat_messages(problem: Problem, system: str = DEFAULT_SYSTEM) -> list[dict[str, str]]:
+    """The conversation that asks a chat model for ``problem``: the system message (none when ``system`` is "")
+    and :func:`chat_request` as the user's turn."""
+    return ([{"role": "system", "content": system}] if system else []) + \
+        [{"role": "user", "content": chat_request(problem)}]
+
+
 class Prompter:
     """How a problem becomes model input and a model's reply becomes a program: the one place for both.
 
@@ -115,9 +122,8 @@ class Prompter:
         """The text the model is conditioned on for ``problem``."""
         if not self.chat:
             return format_prompt(problem)
-        messages = ([{"role": "system", "content": self.system}] if self.system else []) + \
-            [{"role": "user", "content": chat_request(problem)}]
-        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        text = self.tokenizer.apply_chat_template(chat_messages(problem, self.system), tokenize=False,
+                                                  add_generation_prompt=True)
         bos = self.tokenizer.bos_token
         # Templates that write bos themselves (Gemma's, Llama 3's) would get a second one from the tokenizer, which
         # adds it when encoding the prompt; every encoder (generate, encode_pairs) encodes with special tokens.
