@@ -117,6 +117,9 @@ class Prompter:
                                  "chat template; use prompt.format: plain, or an instruct model's tokenizer")
         self.chat = fmt == "chat"
         self.tokenizer, self.system = tokenizer, system
+        # Templates that write bos themselves (Gemma's, Llama 3's) would get a second one from a tokenizer that adds
+        # it when encoding the prompt, as every encoder here does (generate, encode_pairs): the template's goes.
+        self._drop_bos = self.chat and bool(tokenizer.bos_token) and self._adds_bos()
 
     def __call__(self, problem: Problem) -> str:
         """The text the model is conditioned on for ``problem``."""
@@ -124,11 +127,8 @@ class Prompter:
             return format_prompt(problem)
         text = self.tokenizer.apply_chat_template(chat_messages(problem, self.system), tokenize=False,
                                                   add_generation_prompt=True)
-        bos = self.tokenizer.bos_token
-        # Templates that write bos themselves (Gemma's, Llama 3's) would get a second one from the tokenizer, which
-        # adds it when encoding the prompt; every encoder (generate, encode_pairs) encodes with special tokens.
-        if bos and text.startswith(bos) and self._adds_bos():
-            text = text[len(bos):]
+        if self._drop_bos and text.startswith(self.tokenizer.bos_token):
+            text = text[len(self.tokenizer.bos_token):]
         return text
 
     def _adds_bos(self) -> bool:
