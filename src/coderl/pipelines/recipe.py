@@ -1,7 +1,8 @@
 """The CodeRL recipe on real models and benchmarks: one configuration, one section per concern.
 
-A recipe config is a YAML file (see ``configs/apps_codet5.yaml``, ``configs/mbpp_causal.yaml``) with the
-sections below; every field is documented once, on its dataclass. ``key=value`` overrides on the command line
+A recipe config is a YAML file (see ``configs/apps_codet5.yaml``, ``configs/mbpp_causal.yaml``, and
+``configs/mbpp_chat.yaml`` for an instruct model) with the sections below; every field is documented once, on its
+dataclass. ``key=value`` overrides on the command line
 (``sampling.n=4``, ``model.lora.enabled=true``, ``rl.lr=1e-5``) are parsed as YAML values and checked like the
 file: an unknown key or a value of the wrong type is an error naming the field. The resolved configuration is
 written next to every stage's output and into every checkpoint.
