@@ -172,3 +172,15 @@ def test_a_rollout_backend_with_chat_prompts_is_refused(toks):
     with pytest.raises(ValueError, match="chat prompts need the local one"):
         train_rl(None, toks("qwen2"), [], None, RLConfig(mode="online", algo="grpo"), rollout_backend=object(),
                  prompter=Prompter("chat", toks("qwen2")))
+
+
+def test_data_show_renders_the_chat_prompt(tmp_path, cli, toks):
+    toks("qwen2").save_pretrained(tmp_path / "chat")
+    code, out = cli("data", "show", "11", "--dataset", "mbpp", "--path", tm.MBPP_FILE, "--chat", tmp_path / "chat",
+                    "--system", "Be brief.")
+    assert code == 0, out
+    assert "model prompt (chat template)" in out and "<|im_start|>system" in out and "Be brief." in out
+    assert "<|im_start|>assistant" in out and "QUESTION:" not in out
+    toks("gpt2").save_pretrained(tmp_path / "plain")
+    code, out = cli("data", "show", "--dataset", "mbpp", "--path", tm.MBPP_FILE, "--chat", tmp_path / "plain")
+    assert code == 2 and f"tokenizer of {tmp_path / 'plain'} has no chat template" in out
