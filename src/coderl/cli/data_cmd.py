@@ -69,10 +69,24 @@ def show_command(
     split: str = typer.Option(None, "--split", help="Split (default: test)."),
     as_json: bool = typer.Option(False, "--json", help="Print the problem record as JSON."),
     tests: int = typer.Option(3, "--tests", help="How many hidden tests to print."),
+    chat: str = typer.Option(None, "--chat", help="Show the prompt of prompt.format: chat as this model's "
+                             "tokenizer renders it (a model directory or hub id)."),
+    system: str = typer.Option(None, "--system", help="With --chat: the system message (default: the recipe's "
+                               "default; \"\" = none)."),
 ) -> None:
     """Print one problem: metadata, the exact model prompt, tests, example tests and the first solution."""
     from coderl.eval.samples import task_aliases
+    from coderl.tasks.prompt import DEFAULT_SYSTEM, PLAIN, NoChatTemplate, Prompter
 
+    prompter = PLAIN
+    if chat is not None:
+        from coderl.models.tokenizer import TokenizerLoadError, load_tokenizer
+
+        try:
+            prompter = Prompter("chat", load_tokenizer(chat), DEFAULT_SYSTEM if system is None else system, where=chat)
+        except (TokenizerLoadError, NoChatTemplate) as e:
+            typer.echo(f"error: --chat: {e}", err=True)
+            raise typer.Exit(2) from None
     problems = _load(dataset, path, split)
     if task_id is None:
         p = problems[0]
@@ -85,7 +99,7 @@ def show_command(
     if as_json:
         typer.echo(json.dumps(p.to_dict(), indent=2))
         return
-    _show(p, tests)
+    _show(p, tests, prompter)
 
 
 def _spec_lines(spec: dict, limit: int) -> list[str]:
@@ -104,12 +118,10 @@ def _spec_lines(spec: dict, limit: int) -> list[str]:
     return out
 
 
-def _show(p, n_tests: int) -> None:
+def _show(p, n_tests: int, prompter) -> None:
     from rich.console import Console
     from rich.panel import Panel
     from rich.syntax import Syntax
-
-    from coderl.tasks.prompt import format_prompt
 
     console = Console()
     spec = p.tests
@@ -122,7 +134,8 @@ def _show(p, n_tests: int) -> None:
              "convention: completion (program = prompt + completion)" if p.completion_style
              else "convention: whole program"]
     console.print(Panel(" | ".join(facts), title=p.task_id))
-    console.print(Panel(format_prompt(p), title="model prompt (coderl.tasks.prompt.format_prompt)"))
+    title = "model prompt (chat template)" if prompter.chat else "model prompt (coderl.tasks.prompt.format_prompt)"
+    console.print(Panel(prompter(p), title=title))
     console.print(Panel("\n".join(_spec_lines(spec, n_tests)) + (f"\n... {n - n_tests} more" if n > n_tests else ""),
                         title="hidden tests"))
     if ex is not None:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from coderl.sandbox import Executor, Result
     from coderl.tasks.problem import Problem
+    from coderl.tasks.prompt import Prompter
     from coderl.train.sft import SFTConfig
 
 BUG_HEADER = "# bug:\n"
@@ -117,29 +118,33 @@ def collect_repair_examples(
     max_new_tokens: int = 48,
     temperature: float = 1.0,
     seed: int = 0,
+    prompter: Prompter | None = None,
 ) -> tuple[list[RepairExample], dict[str, int]]:
     """Sample ``samples_per_problem`` programs per training problem and pair each one that fails the example
     tests (the hidden ones when a problem has none) with the nearest passing program of that problem: its
     ground-truth solutions and the samples that pass the hidden tests. Problems with no passing program give no
-    pairs. Returns ``(examples, counts)`` with ``counts`` = samples, failures, pairs, problems_without_target."""
+    pairs. Returns ``(examples, counts)`` with ``counts`` = samples, failures, pairs, problems_without_target.
+    ``prompter`` puts the problems to the actor and takes the code out of its replies (default: the plain format);
+    the repair model's own prompt stays :func:`repair_prompt`, whatever the actor's format."""
     from coderl.models.generate import SamplingConfig, generate
-    from coderl.tasks.prompt import format_prompt
+    from coderl.tasks.prompt import PLAIN
 
-    prompts = [format_prompt(p) for p in problems]
-    outs = generate(actor, tokenizer, prompts, samples_per_problem,
-                    SamplingConfig(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed))
+    prompter = prompter or PLAIN
+    prompts = [prompter(p) for p in problems]
+    replies = generate(actor, tokenizer, prompts, samples_per_problem,
+                       SamplingConfig(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed))
+    outs = [[prompter.completion(p, c.text) for c in cs] for p, cs in zip(problems, replies, strict=True)]
     reqs = []
     for i, (p, cs) in enumerate(zip(problems, outs, strict=True)):
         for j, c in enumerate(cs):  # the example tests when there are some, else the hidden ones twice
-            reqs.append(p.request(f"{i}/{j}/ex", p.program(c.text), examples=bool(p.example_tests)))
-            reqs.append(p.request(f"{i}/{j}/hidden", p.program(c.text)))
+            reqs.append(p.request(f"{i}/{j}/ex", p.program(c), examples=bool(p.example_tests)))
+            reqs.append(p.request(f"{i}/{j}/hidden", p.program(c)))
     res = {r.id: r for r in executor.run(reqs)}
     examples: list[RepairExample] = []
     counts = {"samples": 0, "failures": 0, "pairs": 0, "problems_without_target": 0}
     for i, (p, cs) in enumerate(zip(problems, outs, strict=True)):
-        passing = list(dict.fromkeys([*p.solutions, *(c.text for j, c in enumerate(cs)
-                                                      if res[f"{i}/{j}/hidden"].passed)]))
-        fails = [(c.text, res[f"{i}/{j}/ex"]) for j, c in enumerate(cs) if not res[f"{i}/{j}/ex"].passed]
+        passing = list(dict.fromkeys([*p.solutions, *(c for j, c in enumerate(cs) if res[f"{i}/{j}/hidden"].passed)]))
+        fails = [(c, res[f"{i}/{j}/ex"]) for j, c in enumerate(cs) if not res[f"{i}/{j}/ex"].passed]
         counts["samples"] += len(cs)
         counts["failures"] += len(fails)
         if fails and not passing:

@@ -31,10 +31,17 @@ from coderl.rl.rewards import CODERL_RETURNS
 from coderl.tasks.problem import Problem
 
 
-def dataset_rows(problems: Sequence[Problem]) -> list[dict[str, str]]:
-    """``{"prompt", "task_id"}`` rows (coderl's prompt format) for a TRL dataset whose rewards come from here."""
-    from coderl.tasks.prompt import format_prompt
+def dataset_rows(problems: Sequence[Problem], conversational: bool = False,
+                 system: str | None = None) -> list[dict[str, Any]]:
+    """``{"prompt", "task_id"}`` rows for a TRL dataset whose rewards come from here: coderl's plain prompt text, or
+    with ``conversational`` the chat messages of the recipe's ``prompt.format: chat``
+    (:func:`coderl.tasks.prompt.chat_messages`; ``system``: None = its default system message, "" = none), which
+    TRL renders with the model's chat template; the reward then takes the code out of the replies."""
+    from coderl.tasks.prompt import DEFAULT_SYSTEM, chat_messages, format_prompt
 
+    if conversational:
+        sys_msg = DEFAULT_SYSTEM if system is None else system
+        return [{"prompt": chat_messages(p, sys_msg), "task_id": p.task_id} for p in problems]
     return [{"prompt": format_prompt(p), "task_id": p.task_id} for p in problems]
 
 

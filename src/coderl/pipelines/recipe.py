@@ -1,7 +1,8 @@
 """The CodeRL recipe on real models and benchmarks: one configuration, one section per concern.
 
-A recipe config is a YAML file (see ``configs/apps_codet5.yaml``, ``configs/mbpp_causal.yaml``) with the
-sections below; every field is documented once, on its dataclass. ``key=value`` overrides on the command line
+A recipe config is a YAML file (see ``configs/apps_codet5.yaml``, ``configs/mbpp_causal.yaml``, and
+``configs/mbpp_chat.yaml`` for an instruct model) with the sections below; every field is documented once, on its
+dataclass. ``key=value`` overrides on the command line
 (``sampling.n=4``, ``model.lora.enabled=true``, ``rl.lr=1e-5``) are parsed as YAML values and checked like the
 file: an unknown key or a value of the wrong type is an error naming the field. The resolved configuration is
 written next to every stage's output and into every checkpoint.
@@ -27,6 +28,7 @@ from coderl.config import apply_overrides, build, read_yaml
 from coderl.models.precision import PRECISIONS
 from coderl.rl.config import RLConfig
 from coderl.scale import BACKENDS
+from coderl.tasks.prompt import DEFAULT_SYSTEM, PROMPT_FORMATS
 from coderl.train.sft import SFTConfig
 
 
@@ -95,6 +97,23 @@ class DataSettings:
             raise ValueError("data.limit must be >= 1 or null")
         if self.solutions_per_problem < 0:
             raise ValueError("data.solutions_per_problem must be >= 0")
+
+
+@dataclass
+class PromptSettings:
+    """How problems are put to the actor, the same in SFT, sampling, the critic, RL and repair sampling
+    (``coderl.tasks.prompt.Prompter``)."""
+
+    format: str = "plain"
+    """"plain": CodeRL's prompt layout, the reply is the program (base and code-completion models). "chat": the
+    system message and the problem rendered with the tokenizer's chat template (instruct models); the code is
+    extracted from the reply (fenced blocks, prose around them) and SFT teaches the solution in a ```python fence."""
+    system: str = DEFAULT_SYSTEM
+    """With format "chat": the system message ("" = none, for templates that reject a system turn)."""
+
+    def __post_init__(self) -> None:
+        if self.format not in PROMPT_FORMATS:
+            raise ValueError(f"prompt.format must be one of {', '.join(PROMPT_FORMATS)}, got {self.format!r}")
 
 
 @dataclass
@@ -244,6 +263,7 @@ class RecipeConfig:
     """`coderl train --stage sft`: save a resumable checkpoint every N steps (and at the end); 0 = only at the end."""
     model: ModelSettings = field(default_factory=ModelSettings)
     data: DataSettings = field(default_factory=DataSettings)
+    prompt: PromptSettings = field(default_factory=PromptSettings)
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
     execution: ExecSettings = field(default_factory=ExecSettings)
     critic: CriticSettings = field(default_factory=CriticSettings)

@@ -41,6 +41,7 @@ from typing import Any, NamedTuple
 
 from coderl.pipelines.recipe import RecipeConfig, save_resolved
 from coderl.tasks.problem import DataError, Problem
+from coderl.tasks.prompt import Prompter
 from coderl.utils.fingerprint import content_key
 from coderl.utils.paths import output_dir, output_file
 
@@ -121,6 +122,20 @@ def load_actor(cfg: RecipeConfig, path: str | None = None, for_training: bool = 
     return (with_lora(cfg, model, seed) if for_training else model), tok
 
 
+def log_long_prompts(log: Log, stage: str, model, tok, prompts: list[str], new_tokens: int) -> None:
+    """Say how many prompts are too long for the model's context and will be cut from the start
+    (coderl.models.generate.fit_to_context), before the stage runs."""
+    from coderl.models.generate import max_positions, prompt_room
+
+    room = prompt_room(model, new_tokens)
+    if room is None or not prompts:
+        return
+    over = sum(len(ids) > room for ids in tok(prompts)["input_ids"])
+    if over:
+        log(f"{stage}: {over} of {len(prompts)} prompts are longer than the model's {max_positions(model)} positions "
+            f"minus {new_tokens} new tokens; they are cut from the start (their ends are kept)")
+
+
 def log_step_memory(log: Log, stage: str, model, tok, prompts: list[str], new_tokens: int, sequences: int,
                     grad_accum: int, precision: str) -> None:
     """Say, before training starts, the memory a step of ``stage`` needs at least (coderl.models.memory)."""
@@ -151,11 +166,21 @@ def load_split(cfg: RecipeConfig, split: str | None = None) -> list[Problem]:
     return load_problems(d.dataset, d.path, split or d.train_split, d.limit)
 
 
-def sft_pairs(cfg: RecipeConfig, problems: list[Problem]) -> list[tuple[str, str]]:
-    from coderl.tasks.prompt import format_prompt
+def make_prompter(cfg: RecipeConfig, tok, model: str = "the actor") -> Prompter:
+    """The :class:`~coderl.tasks.prompt.Prompter` of ``prompt`` for the actor's tokenizer ``tok`` (``model``: its
+    path, for the message when a chat format meets a tokenizer without a chat template)."""
+    from coderl.tasks.prompt import NoChatTemplate
 
+    try:
+        return Prompter(cfg.prompt.format, tok, cfg.prompt.system, where=model)
+    except NoChatTemplate as e:
+        raise StageError(str(e)) from None
+
+
+def sft_pairs(cfg: RecipeConfig, problems: list[Problem], prompter: Prompter) -> list[tuple[str, str]]:
+    """(prompt, target) of the ground-truth solutions, as ``prompter`` puts them to the actor."""
     k = cfg.data.solutions_per_problem
-    return [(format_prompt(p), s) for p in problems for s in p.solutions[:k]]
+    return [(prompter(p), prompter.target(p, s)) for p in problems for s in p.solutions[:k]]
 
 
 def make_executor(cfg: RecipeConfig):
@@ -252,7 +277,6 @@ def run_sample(cfg: RecipeConfig, out: str | Path | None = None, baseline: str |
     """
     from coderl.models.actor import model_fingerprint
     from coderl.models.generate import SamplingConfig, generate
-    from coderl.tasks.prompt import format_prompt
     from coderl.utils.progress import ProgressBar
     from coderl.utils.seeding import stream_seed
 
@@ -266,6 +290,8 @@ def run_sample(cfg: RecipeConfig, out: str | Path | None = None, baseline: str |
     meta = {"model": actor, "model_fingerprint": model_fingerprint(actor), "dataset": cfg.data.dataset,
             "data_path": cfg.data.path, "split": split or cfg.data.train_split, "limit": cfg.data.limit,
             "sampling": asdict(s)}
+    if cfg.prompt.format != "plain":  # a plain run's meta stays as earlier versions wrote it, so those resume
+        meta["prompt"] = asdict(cfg.prompt)
     chunk = s.problems_per_chunk
     chunks = [problems[i:i + chunk] for i in range(0, len(problems), chunk)]
     first = 0
@@ -292,6 +318,8 @@ def run_sample(cfg: RecipeConfig, out: str | Path | None = None, baseline: str |
         return {"problems": len(problems), "samples_written": 0, "resumed_after": len(problems), "out": str(out),
                 "baseline": str(base) if base else None}
     model, tok = load_actor(cfg, actor)
+    prompter = make_prompter(cfg, tok, actor)
+    log_long_prompts(log, "sample", model, tok, [prompter(p) for p in problems], s.max_new_tokens)
     remove_outputs(doomed, "sample", log)
     out.parent.mkdir(parents=True, exist_ok=True)
     meta_file.write_text(json.dumps({**meta, "complete": False}, indent=2) + "\n")
@@ -306,16 +334,16 @@ def run_sample(cfg: RecipeConfig, out: str | Path | None = None, baseline: str |
     try:
         for k in range(first, len(chunks)):
             batch = chunks[k]
-            prompts = [format_prompt(p) for p in batch]
+            prompts = [prompter(p) for p in batch]
             sc = SamplingConfig(max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_p=s.top_p,
                                 seed=stream_seed(s.seed, k))
             outs = generate(model, tok, prompts, s.n, sc, batch_size=s.batch_size)
-            _write(files[out], batch, outs)
+            _write(files[out], batch, outs, prompter)
             new = sum(len(o) for o in outs)
             n_written += new
             if base is not None:
                 greedy = SamplingConfig(max_new_tokens=s.max_new_tokens, greedy=True)
-                _write(files[base], batch, generate(model, tok, prompts, 1, greedy, batch_size=s.batch_size))
+                _write(files[base], batch, generate(model, tok, prompts, 1, greedy, batch_size=s.batch_size), prompter)
             bar.update(len(batch), f"{n_written} programs",
                        tokens=sum(len(c.token_ids) for o in outs for c in o))
     finally:
@@ -335,11 +363,14 @@ def _counts(path: Path | None) -> dict[str, int]:
     return c
 
 
-def _write(f, batch: list[Problem], outs) -> None:
+def _write(f, batch: list[Problem], outs, prompter: Prompter) -> None:
     for p, comps in zip(batch, outs, strict=True):
         for j, c in enumerate(comps):
-            f.write(json.dumps({"task_id": p.task_id, "completion": c.text, "sample": j,
-                                "completion_ids": list(c.token_ids), "finished": c.finished}) + "\n")
+            rec = {"task_id": p.task_id, "completion": c.text, "sample": j, "completion_ids": list(c.token_ids),
+                   "finished": c.finished}
+            if prompter.chat:  # the program in the reply; `coderl eval` and the exec stage run a "solution" as is
+                rec["solution"] = p.program_prefix + prompter.completion(p, c.text)
+            f.write(json.dumps(rec) + "\n")
     f.flush()
 
 
@@ -510,7 +541,6 @@ def run_critic_train(cfg: RecipeConfig, samples: str | Path | None = None, verdi
     from coderl.models.actor import model_fingerprint
     from coderl.models.critic import Critic, outcome_label, train_critic
     from coderl.rl.checkpoint import commit_checkpoint, latest_checkpoint, resume_point
-    from coderl.tasks.prompt import format_prompt
     from coderl.utils.interrupt import TrainingInterrupted, stop_on_sigint
     from coderl.utils.scalars import ScalarLog
 
@@ -521,14 +551,15 @@ def run_critic_train(cfg: RecipeConfig, samples: str | Path | None = None, verdi
     doomed = check_outputs("critic train", [out], resume, overwrite)
     c = cfg.critic
     rows = labelled_samples(cfg, samples, verdicts, load_split(cfg))
-    examples = [(format_prompt(r.problem), r.sample["completion"], outcome_label(r.verdict["outcome"], c.n_classes))
+    backbone = actor_path(cfg, "critic", log) if c.backbone == "actor" else c.backbone
+    prompter = critic_prompter(cfg, backbone if c.backbone == "actor" else None, log)
+    examples = [(prompter(r.problem), r.sample["completion"], outcome_label(r.verdict["outcome"], c.n_classes))
                 for r in rows]
     if c.include_solutions:
         passed = outcome_label("passed", c.n_classes)
         seen = {r.problem.task_id: r.problem for r in rows}
-        examples += [(format_prompt(p), sol, passed) for p in seen.values()
+        examples += [(prompter(p), prompter.target(p, sol), passed) for p in seen.values()
                      for sol in p.solutions[:max(1, cfg.data.solutions_per_problem)]]
-    backbone = actor_path(cfg, "critic", log) if c.backbone == "actor" else c.backbone
     # critic.epochs is left out: more epochs extend a trained critic instead of making it stale
     inputs = content_key({k: v for k, v in asdict(c).items() if k != "epochs"}, model_fingerprint(backbone), examples)
     settings = {"critic": asdict(c), "inputs": inputs}
@@ -590,6 +621,19 @@ def run_critic_train(cfg: RecipeConfig, samples: str | Path | None = None, verdi
     return stats
 
 
+def critic_prompter(cfg: RecipeConfig, actor: str | None = None, log: Log = _quiet) -> Prompter:
+    """The prompts the critic reads: the actor's (its samples were drawn with them), rendered by the actor's
+    tokenizer (``actor``: its path; None = :func:`actor_path`), whichever backbone the critic has."""
+    from coderl.tasks.prompt import PLAIN
+
+    if cfg.prompt.format == "plain":
+        return PLAIN
+    from coderl.models.tokenizer import load_tokenizer
+
+    actor = actor or actor_path(cfg, "critic", log)
+    return make_prompter(cfg, load_tokenizer(actor), actor)
+
+
 def critic_fingerprint(critic_dir: str | Path) -> str:
     """The fingerprint of a saved critic (its weights and head settings)."""
     from coderl.models.critic import CRITIC_FILE, WEIGHTS_FILE
@@ -620,7 +664,6 @@ def run_critic_score(cfg: RecipeConfig, critic_dir: str | Path | None = None, sa
 
     from coderl.models.critic import Critic, outcome_label, program_token_probs, score_programs
     from coderl.models.tokenizer import encode_pairs, load_tokenizer
-    from coderl.tasks.prompt import format_prompt
     from coderl.utils.progress import ProgressBar
 
     samples = Path(samples or cfg.out_dir / SAMPLES)
@@ -633,7 +676,9 @@ def run_critic_score(cfg: RecipeConfig, critic_dir: str | Path | None = None, sa
     ctok = load_tokenizer(critic_dir)
     if ctok.pad_token_id is None:
         ctok.pad_token = ctok.eos_token
-    aligned = same_tokenizer(ctok, actor_path(cfg, "critic score", log))
+    actor = actor_path(cfg, "critic score", log)
+    aligned = same_tokenizer(ctok, actor)
+    prompter = critic_prompter(cfg, actor)
     made_by, scoring = critic_fingerprint(critic_dir), content_key(cfg.critic.pool, cfg.critic.max_length, aligned)
     remove_outputs(doomed, "critic score", log)
     keys = [score_key(r) for r in rows]
@@ -657,7 +702,7 @@ def run_critic_score(cfg: RecipeConfig, critic_dir: str | Path | None = None, sa
         with open(out, "a", encoding="utf-8") as f, torch.no_grad():
             for s in range(0, len(todo), batch):
                 part = todo[s:s + batch]
-                prompts = [format_prompt(r.problem) for r, _ in part]
+                prompts = [prompter(r.problem) for r, _ in part]
                 p_ids, own_ids = encode_pairs(ctok, prompts, [r.sample["completion"] for r, _ in part])
                 prog_ids = [list(r.sample["completion_ids"]) if aligned and "completion_ids" in r.sample else own
                             for (r, _), own in zip(part, own_ids, strict=True)]
@@ -725,11 +770,11 @@ def run_sft(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = Fal
     out_dir = output_dir(out or cfg.out_dir / SFT_DIR, "the SFT run")
     doomed = check_outputs("sft", [out_dir], resume, overwrite)
     problems = load_split(cfg)
-    pairs = sft_pairs(cfg, problems)
-    if not pairs:
+    if not any(p.solutions for p in problems) or cfg.data.solutions_per_problem < 1:
         raise StageError(f"no ground-truth solutions in the {cfg.data.train_split!r} split of {cfg.data.dataset!r}: "
                          "nothing to fine-tune on")
     model, tok = load_actor(cfg, for_training=True, seed=cfg.sft.seed)
+    pairs = sft_pairs(cfg, problems, make_prompter(cfg, tok, cfg.model.path))
     config = {"sft": asdict(cfg.sft), **flat(cfg.to_dict(), "recipe."),
               "inputs.model": model_fingerprint(cfg.model.path)}
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.sft.lr,
@@ -765,7 +810,9 @@ def run_sft(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = Fal
     if stats["stopped"]:
         raise TrainingInterrupted("sft", stats["steps"], latest_checkpoint(out_dir))
     final = _export_final(model, tok, out_dir, cfg, "sft", stats["steps"])
-    log(f"sft: {stats['steps']} steps on {len(pairs)} pairs -> {final}")
+    cut = "".join(f", {stats[k]} {k}" for k in ("truncated", "dropped") if stats.get(k))
+    log(f"sft: {stats['steps']} steps on {len(pairs)} pairs{cut and ' (too long for the model: ' + cut[2:] + ')'}"
+        f" -> {final}")
     return {"steps": stats["steps"], "pairs": len(pairs), "final": str(final), "resumed_from": start}
 
 
@@ -779,7 +826,6 @@ def offline_pool(cfg: RecipeConfig, tok, problems: list[Problem], samples: Path,
     or of other programs, are refused)."""
     from coderl.rl.loop import Rollout
     from coderl.rl.rewards import outcome_reward
-    from coderl.tasks.prompt import format_prompt
 
     rows = labelled_samples(cfg, samples, verdicts, problems)
     base: dict[str, float] = {}
@@ -803,6 +849,7 @@ def offline_pool(cfg: RecipeConfig, tok, problems: list[Problem], samples: Path,
     by_task: dict[str, list[float]] = {}
     for r in rows:
         by_task.setdefault(r.problem.task_id, []).append(outcome_reward(r.verdict["outcome"]))
+    prompter = make_prompter(cfg, tok)
     prompt_ids = {}
     rollouts, parts = [], []
     for row in rows:
@@ -811,7 +858,7 @@ def offline_pool(cfg: RecipeConfig, tok, problems: list[Problem], samples: Path,
             raise DataError("missing (offline RL trains on the sampled tokens; sample with `coderl sample`)",
                             field="completion_ids", line=row.line, path=str(samples))
         if p.task_id not in prompt_ids:
-            prompt_ids[p.task_id] = list(tok([format_prompt(p)])["input_ids"][0]) or [tok.eos_token_id]
+            prompt_ids[p.task_id] = list(tok([prompter(p)])["input_ids"][0]) or [tok.eos_token_id]
         r = Rollout(p, prompt_ids[p.task_id], list(rec["completion_ids"]), rec["completion"], v["outcome"],
                     outcome_reward(v["outcome"]))
         r.baseline = base[p.task_id] if baseline is not None else sum(by_task[p.task_id]) / len(by_task[p.task_id])
@@ -853,9 +900,9 @@ def run_rl(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = Fals
     problems = load_split(cfg)
     actor = actor_path(cfg, "rl", log)
     model, tok = load_actor(cfg, actor, for_training=True, seed=cfg.rl.seed)
-    from coderl.tasks.prompt import format_prompt
-
-    log_step_memory(log, "rl", model, tok, [format_prompt(p) for p in problems], cfg.rl.max_new_tokens,
+    prompter = make_prompter(cfg, tok, actor)
+    log_long_prompts(log, "rl", model, tok, [prompter(p) for p in problems], cfg.rl.max_new_tokens)
+    log_step_memory(log, "rl", model, tok, [prompter(p) for p in problems], cfg.rl.max_new_tokens,
                     -(-cfg.rl.problems_per_step * cfg.rl.samples_per_problem // cfg.rl.minibatches),
                     cfg.rl.grad_accum, cfg.rl.precision)
     inputs = {"actor": model_fingerprint(actor)}
@@ -889,7 +936,8 @@ def run_rl(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = Fals
             executor.start()
         with stop_on_sigint(log, "rl") as stop:
             history = train_rl(model, tok, problems, executor, cfg.rl, critic=critic,
-                               sft_pairs=sft_pairs(cfg, problems), out_dir=out_dir, resume=resume, progress=progress,
+                               sft_pairs=sft_pairs(cfg, problems, prompter), prompter=prompter, out_dir=out_dir,
+                               resume=resume, progress=progress,
                                extra_config={**flat(cfg.to_dict(), "recipe."), **flat(inputs, "inputs.")},
                                offline_rollouts=pool, should_stop=stop, wandb_project=cfg.log.wandb_project)
     finally:
@@ -974,7 +1022,8 @@ def run_repair(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = 
     with make_executor(cfg) as ex:
         examples, counts = collect_repair_examples(
             model, tok, problems, ex, r.samples_per_problem, max_new_tokens=r.max_new_tokens or
-            cfg.sampling.max_new_tokens, temperature=r.temperature, seed=r.seed)
+            cfg.sampling.max_new_tokens, temperature=r.temperature, seed=r.seed,
+            prompter=make_prompter(cfg, tok, actor))
     if not examples:
         raise StageError(f"repair: no training pairs ({counts['failures']} failures among {counts['samples']} "
                          "samples had no passing program of the same problem); add ground-truth solutions")

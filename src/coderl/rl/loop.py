@@ -50,7 +50,7 @@ from coderl.rl.rewards import CODERL_RETURNS, outcome_rewards
 from coderl.sandbox import Executor, Result
 from coderl.sandbox.schema import OUTCOME_CLASSES
 from coderl.tasks.problem import Problem
-from coderl.tasks.prompt import format_prompt
+from coderl.tasks.prompt import PLAIN, Prompter
 from coderl.utils.progress import ProgressBar
 from coderl.utils.scalars import ScalarLog
 from coderl.utils.seeding import seeded, stream_seed
@@ -63,7 +63,7 @@ class Rollout:
     problem: Problem
     prompt_ids: list[int]
     completion_ids: list[int]
-    text: str
+    text: str  # what problem.program runs: the decoded completion, or the code taken out of a chat reply
     outcome: str = ""
     reward: float = 0.0
     baseline: float = 0.0
@@ -76,7 +76,8 @@ def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor,
              critic=None, sft_pairs: Sequence[tuple[str, str]] = (), out_dir: str | Path | None = None,
              resume: bool = False, progress: bool = True, extra_config: dict[str, Any] | None = None,
              offline_rollouts: Sequence[Rollout] | None = None, rollout_backend=None,
-             should_stop: Callable[[], bool] | None = None, wandb_project: str | None = None) -> list[dict]:
+             should_stop: Callable[[], bool] | None = None, wandb_project: str | None = None,
+             prompter: Prompter = PLAIN) -> list[dict]:
     """Fine-tune ``policy`` in place with RL on ``problems``; returns the per-step history.
 
     ``critic`` (coderl.models.critic.Critic, n_classes 4) weights tokens when ``cfg.algo == "coderl"`` and
@@ -89,6 +90,8 @@ def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor,
     ``rollouts(policy, batch, cfg, seed, executor)`` returns executed rollouts and its ``last_stats`` join the
     step's record; ``executor`` may be any object with ``run(requests)`` (e.g. coderl.scale.RayExecutor).
     ``should_stop()`` is asked after every step; when it says so, a checkpoint is saved and the run returns.
+    ``prompter`` puts problems to the policy and takes the programs out of its replies (``sft_pairs`` are expected
+    in its format).
 
     Every step draws from its own seeded streams (problems, sampling, supervised pairs and dropout masks), so
     two runs of one config are identical and a resumed run continues exactly as the uninterrupted one.
@@ -96,6 +99,8 @@ def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor,
     if cfg.needs_critic and critic is None and offline_rollouts is None:
         raise ValueError(f"algo={cfg.algo!r} with use_critic={cfg.use_critic}, critic_online_lr={cfg.critic_online_lr} "
                          "needs a trained critic (or set use_critic=False)")
+    if prompter.chat and rollout_backend is not None:
+        raise ValueError("a rollout backend samples with the plain prompt format; chat prompts need the local one")
     config = {"rl": cfg.to_dict(), **(extra_config or {})}
     opt = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, weight_decay=0.0)
     history: list[dict] = []
@@ -110,7 +115,7 @@ def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor,
     device = next(policy.parameters()).device
     pool = None
     if cfg.mode == "offline":
-        pool = (_offline_pool(policy, tokenizer, problems, executor, cfg, critic) if offline_rollouts is None
+        pool = (_offline_pool(policy, tokenizer, problems, executor, cfg, critic, prompter) if offline_rollouts is None
                 else _given_pool(offline_rollouts, cfg))
     amp = Precision(cfg.precision, device)  # one per run: fp16's loss scale persists
     reference = Reference(policy) if cfg.kl_coef > 0 else None
@@ -126,7 +131,7 @@ def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor,
             t_step = time.monotonic()
             with seeded(stream_seed(cfg.seed, step), device):  # dropout masks (and any other torch draw)
                 record = _step(policy, tokenizer, problems, executor, cfg, critic, sft_data, pool, opt, amp, rng,
-                               rollout_backend, step, reference, online)
+                               rollout_backend, step, reference, online, prompter)
             record["seconds"] = time.monotonic() - t_step
             if writer is not None:
                 log_scalars(writer, record)
@@ -160,16 +165,16 @@ def _online_state(online: OnlineCritic | None) -> dict[str, Any] | None:
 def _step(policy, tokenizer, problems: Sequence[Problem], executor: Executor, cfg: RLConfig, critic,
           sft_data: list[tuple[list[int], list[int]]], pool: _OfflinePool | None, opt: torch.optim.Optimizer,
           amp: Precision, rng: random.Random, rollout_backend, step: int, reference: Reference | None = None,
-          online: OnlineCritic | None = None) -> dict[str, Any]:
+          online: OnlineCritic | None = None, prompter: Prompter = PLAIN) -> dict[str, Any]:
     """Phases 1-7 of one step; returns its history record."""
     # 1-5: a batch of rollouts with outcomes, returns, baselines and token weights
     extra: dict[str, float] = {}
     if pool is None:
         batch, rollouts, gen_stats = generate_and_execute(  # 1-3
-            policy, tokenizer, problems, executor, cfg, rng, rollout_backend, critic)
+            policy, tokenizer, problems, executor, cfg, rng, rollout_backend, critic, prompter)
         extra.update(gen_stats)
         if cfg.algo == "coderl":
-            add_greedy_baselines(policy, tokenizer, batch, executor, rollouts, cfg)
+            add_greedy_baselines(policy, tokenizer, batch, executor, rollouts, cfg, prompter)
         weights = token_weights(critic, tokenizer, rollouts, cfg)  # 4
         values = critic_values(critic, tokenizer, rollouts) if cfg.algo == "actor-critic" else None
     else:
@@ -195,21 +200,22 @@ def sample_problems(problems: Sequence[Problem], n: int, rng: random.Random) -> 
 
 
 def rollout(policy, tokenizer, batch: Sequence[Problem], cfg: RLConfig, seed: int, n: int | None = None,
-            greedy: bool = False) -> list[Rollout]:
-    """2. Sample ``n`` (default ``cfg.samples_per_problem``) programs per problem; rollouts are grouped by problem."""
+            greedy: bool = False, prompter: Prompter = PLAIN) -> list[Rollout]:
+    """2. Sample ``n`` (default ``cfg.samples_per_problem``) programs per problem; rollouts are grouped by problem.
+    ``prompter`` makes the prompts and takes each program out of its reply."""
     n = 1 if greedy else (n or cfg.samples_per_problem)
     sampling = SamplingConfig(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
                               greedy=greedy, seed=seed)
     policy.eval()
     with torch.no_grad():
-        outs: list[list[Completion]] = generate(policy, tokenizer, [format_prompt(p) for p in batch], n, sampling,
+        outs: list[list[Completion]] = generate(policy, tokenizer, [prompter(p) for p in batch], n, sampling,
                                                 with_logprobs=True)
-    return [Rollout(p, c.prompt_ids, c.token_ids, c.text, finished=c.finished, sampler_logprobs=c.logprobs)
-            for p, cs in zip(batch, outs, strict=True) for c in cs]
+    return [Rollout(p, c.prompt_ids, c.token_ids, prompter.completion(p, c.text), finished=c.finished,
+                    sampler_logprobs=c.logprobs) for p, cs in zip(batch, outs, strict=True) for c in cs]
 
 
 def generate_and_execute(policy, tokenizer, problems: Sequence[Problem], executor: Executor, cfg: RLConfig,
-                         rng: random.Random, rollout_backend=None, critic=None
+                         rng: random.Random, rollout_backend=None, critic=None, prompter: Prompter = PLAIN
                          ) -> tuple[list[Problem], list[Rollout], dict[str, float]]:
     """1-3: problems, their executed rollouts (grouped by problem), and the shares of groups dropped and of
     programs the critic filtered out.
@@ -227,7 +233,7 @@ def generate_and_execute(policy, tokenizer, problems: Sequence[Problem], executo
         batch = sample_problems(pool, want - len(kept_batch), rng)  # 1
         used.update(id(p) for p in batch)
         if rollout_backend is None:
-            rollouts = rollout(policy, tokenizer, batch, cfg, seed=rng.randrange(2**31))  # 2
+            rollouts = rollout(policy, tokenizer, batch, cfg, seed=rng.randrange(2**31), prompter=prompter)  # 2
             to_run = critic_prefilter(critic, tokenizer, rollouts, cfg.critic_filter) if cfg.critic_filter else rollouts
             filtered += len(rollouts) - len(to_run)
             generated += len(rollouts)
@@ -282,9 +288,9 @@ def execute(executor: Executor, rollouts: Sequence[Rollout]) -> list[Result]:
 
 
 def add_greedy_baselines(policy, tokenizer, batch: Sequence[Problem], executor: Executor,
-                         rollouts: Sequence[Rollout], cfg: RLConfig) -> None:
+                         rollouts: Sequence[Rollout], cfg: RLConfig, prompter: Prompter = PLAIN) -> None:
     """CodeRL's baseline: the return of the greedy program for the same problem."""
-    greedy = rollout(policy, tokenizer, batch, cfg, seed=0, greedy=True)
+    greedy = rollout(policy, tokenizer, batch, cfg, seed=0, greedy=True, prompter=prompter)
     execute(executor, greedy)
     by_id = {id(g.problem): g.reward for g in greedy}
     for r in rollouts:
@@ -548,10 +554,11 @@ class _OfflinePool:
 
 
 def _offline_pool(policy, tokenizer, problems: Sequence[Problem], executor: Executor, cfg: RLConfig,
-                  critic) -> _OfflinePool:
-    rollouts = rollout(policy, tokenizer, problems, cfg, seed=cfg.seed, n=cfg.offline_samples_per_problem)
+                  critic, prompter: Prompter = PLAIN) -> _OfflinePool:
+    rollouts = rollout(policy, tokenizer, problems, cfg, seed=cfg.seed, n=cfg.offline_samples_per_problem,
+                       prompter=prompter)
     execute(executor, rollouts)
-    add_greedy_baselines(policy, tokenizer, problems, executor, rollouts, cfg)
+    add_greedy_baselines(policy, tokenizer, problems, executor, rollouts, cfg, prompter)
     return _OfflinePool(rollouts, token_weights(critic, tokenizer, rollouts, cfg))
 
 

@@ -64,3 +64,92 @@ def format_prompt(problem: Problem, shots: Sequence[Problem] = ()) -> str:
         parts.append(_single(shot) + shot.solutions[0].rstrip("\n") + "\n")
     parts.append(_single(problem))
     return SHOT_SEPARATOR.join(parts)
+
+
+# -- chat models ----------------------------------------------------------------------------------------------
+
+PROMPT_FORMATS = ("plain", "chat")
+DEFAULT_SYSTEM = ("You are an expert Python programmer. Reply with the complete solution in one ```python code "
+                  "block.")
+CHAT_STDIN_HINT = "Write a complete program that reads standard input and prints the answer."
+CHAT_CALL_HINT = "Write the Python function the tests call."
+CHAT_COMPLETION_HINT = "Complete the following Python function."
+
+
+class NoChatTemplate(ValueError):
+    """``format: chat`` asked of a tokenizer that has no chat template."""
+
+
+def chat_request(problem: Problem) -> str:
+    """The user message of ``problem`` for a chat model: the task in words, starter code in a fence, the I/O
+    convention as a sentence (an instruct model is not trained on the CodeRL layout's ``ANSWER:`` markers)."""
+    if problem.completion_style:
+        return CHAT_COMPLETION_HINT + "\n```python\n" + problem.prompt.rstrip("\n") + "\n```"
+    parts = [problem.prompt.strip()]
+    if problem.starter_code:
+        parts.append("```python\n" + problem.starter_code.rstrip("\n") + "\n```")
+    parts.append(CHAT_STDIN_HINT if answer_hint(problem) == STDIN_HINT else CHAT_CALL_HINT)
+    return "\n\n".join(parts)
+
+
+def chat_messages(problem: Problem, system: str = DEFAULT_SYSTEM) -> list[dict[str, str]]:
+    """The conversation that asks a chat model for ``problem``: the system message (none when ``system`` is "")
+    and :func:`chat_request` as the user's turn."""
+    return ([{"role": "system", "content": system}] if system else []) + \
+        [{"role": "user", "content": chat_request(problem)}]
+
+
+class Prompter:
+    """How a problem becomes model input and a model's reply becomes a program: the one place for both.
+
+    ``plain`` (the default; ``tokenizer`` unused): :func:`format_prompt`, and the reply is the completion as it
+    stands. ``chat``: the system message and :func:`chat_request` rendered with the tokenizer's chat template
+    (ending in the assistant turn's opening), and the reply goes through
+    :func:`coderl.tasks.extract.extract_code` (fences, prose around them). SFT targets are then what an instruct
+    model says: the solution in a ``python`` fence (the trainer appends eos).
+    """
+
+    def __init__(self, fmt: str = "plain", tokenizer=None, system: str = DEFAULT_SYSTEM, where: str = "") -> None:
+        if fmt not in PROMPT_FORMATS:
+            raise ValueError(f"prompt format must be one of {', '.join(PROMPT_FORMATS)}, got {fmt!r}")
+        if fmt == "chat" and not getattr(tokenizer, "chat_template", None):
+            raise NoChatTemplate(f"prompt.format is 'chat' but the tokenizer{' of ' + where if where else ''} has no "
+                                 "chat template; use prompt.format: plain, or an instruct model's tokenizer")
+        self.chat = fmt == "chat"
+        self.tokenizer, self.system = tokenizer, system
+        # Templates that write bos themselves (Gemma's, Llama 3's) would get a second one from a tokenizer that adds
+        # it when encoding the prompt, as every encoder here does (generate, encode_pairs): the template's goes.
+        self._drop_bos = self.chat and bool(tokenizer.bos_token) and self._adds_bos()
+
+    def __call__(self, problem: Problem) -> str:
+        """The text the model is conditioned on for ``problem``."""
+        if not self.chat:
+            return format_prompt(problem)
+        text = self.tokenizer.apply_chat_template(chat_messages(problem, self.system), tokenize=False,
+                                                  add_generation_prompt=True)
+        if self._drop_bos and text.startswith(self.tokenizer.bos_token):
+            text = text[len(self.tokenizer.bos_token):]
+        return text
+
+    def _adds_bos(self) -> bool:
+        ids = self.tokenizer("x")["input_ids"]
+        return bool(ids) and ids[0] == self.tokenizer.bos_token_id
+
+    def target(self, problem: Problem, solution: str) -> str:
+        """The completion a ground-truth ``solution`` is trained as (SFT, the critic's "passed" examples)."""
+        if not self.chat:
+            return solution
+        code = problem.program_prefix + solution if problem.completion_style else solution
+        return "```python\n" + code.rstrip("\n") + "\n```"
+
+    def completion(self, problem: Problem, reply: str) -> str:
+        """What ``problem.program`` runs for the model's ``reply``: the reply itself (plain), or the code in it."""
+        if not self.chat:
+            return reply
+        from coderl.tasks.extract import extract_code
+
+        return extract_code(reply, completion=problem.completion_style, prompt=problem.prompt,
+                            entry_point=problem.entry_point)
+
+
+PLAIN = Prompter()

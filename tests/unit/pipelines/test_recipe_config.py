@@ -46,6 +46,7 @@ def test_sections_keep_the_recipe_defaults():
     ("repair.train.lr=fast", "field 'repair.train.lr' must be float"),
     ("critic.precision=fp8", "critic.precision must be one of fp32, bf16, fp16"),
     ("critic.grad_accum=17", "critic.grad_accum must be between 1 and critic.batch_size"),
+    ("prompt.format=instruct", "prompt.format must be one of plain, chat, got 'instruct'"),
 ])
 def test_bad_settings_name_the_field(override, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(")):

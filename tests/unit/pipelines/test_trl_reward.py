@@ -39,6 +39,20 @@ def test_conversational_completions_are_extracted(executor):
     assert raw(prompts=["p"], completions=[msg], task_id=["t/echo"]) == [-1.0]  # prose does not compile
 
 
+def test_conversational_rows_are_the_recipe_chat_messages(executor):
+    from coderl.tasks.prompt import DEFAULT_SYSTEM, chat_request
+
+    rows = dataset_rows(PROBLEMS, conversational=True)
+    assert rows[0]["prompt"] == [{"role": "system", "content": DEFAULT_SYSTEM},
+                                 {"role": "user", "content": chat_request(PROBLEMS[0])}]
+    assert dataset_rows(PROBLEMS, conversational=True, system="")[1]["prompt"] == [
+        {"role": "user", "content": chat_request(PROBLEMS[1])}]
+    assert "standard input" in chat_request(PROBLEMS[1]) and "function" in chat_request(PROBLEMS[0])
+    reward = ExecutionReward(PROBLEMS, executor=executor)
+    reply = [{"role": "assistant", "content": "Sure.\n```python\ndef add(a, b):\n    return a + b\n```"}]
+    assert reward(prompts=[rows[0]["prompt"]], completions=[reply], task_id=["t/add"]) == [1.0]
+
+
 def test_missing_column_and_unknown_task(executor):
     reward = ExecutionReward(PROBLEMS, executor=executor)
     with pytest.raises(ValueError, match="needs the dataset column 'task_id'"):
