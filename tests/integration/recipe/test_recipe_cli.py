@@ -319,3 +319,15 @@ def test_critic_training_interrupted_after_an_epoch_resumes_to_the_same_critic(t
         (tmp_path / "b" / "critic" / "critic_train.json").unlink()
         run_critic_train(load_recipe(None, [*over, f"out={tmp_path / 'b'}", "critic.lr=0.01"]), samples, verdicts,
                          resume=True, progress=False)
+
+
+def test_prompts_longer_than_the_context_are_cut_and_counted_not_fatal(tmp_path, models, cli):
+    # 512 positions, 500 new tokens: every MBPP prompt (longer than 12 tokens) must lose its start
+    run = tmp_path / "run"
+    cfg = write_config(tmp_path / "c.yaml", out=str(run), model={"path": str(models["gpt2"])},
+                       data={"dataset": "mbpp", "path": str(tm.MBPP_FILE), "train_split": "test", "limit": 2},
+                       sampling={"n": 1, "max_new_tokens": 500, "greedy_baseline": False})
+    code, out = cli("sample", "-c", cfg, "--no-progress")
+    assert code == 0, out
+    assert "sample: 2 of 2 prompts are longer than the model's 512 positions minus 500 new tokens" in out, out
+    assert len(records(run / "samples.jsonl")) == 2
