@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from coderl.models.actor import undecodable_ids
 from coderl.models.generate import Completion, SamplingConfig, eos_token_ids
 
 
@@ -34,8 +35,12 @@ def _vllm():
     return vllm
 
 
-def sampling_params(cfg: SamplingConfig, n: int, eos_ids: Sequence[int]) -> dict[str, Any]:
-    """Keyword arguments of ``vllm.SamplingParams`` equivalent to ``cfg`` with ``n`` samples per prompt."""
+def sampling_params(cfg: SamplingConfig, n: int, eos_ids: Sequence[int], vocab_size: int | None = None,
+                    suppress: Sequence[int] = ()) -> dict[str, Any]:
+    """Keyword arguments of ``vllm.SamplingParams`` equivalent to ``cfg`` with ``n`` samples per prompt.
+    ``suppress``: ids the model must never produce (the padded embedding rows past the tokenizer,
+    :func:`coderl.models.actor.undecodable_ids`); with ``vocab_size`` they become vLLM's ``allowed_token_ids``,
+    every other id, as the HF backends give them probability 0."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     kw: dict[str, Any] = {
@@ -54,6 +59,11 @@ def sampling_params(cfg: SamplingConfig, n: int, eos_ids: Sequence[int]) -> dict
         "skip_special_tokens": True,
         "detokenize": False,  # our tokenizer decodes, exactly as on the HF path
     }
+    if suppress:
+        if vocab_size is None:
+            raise ValueError("suppressing ids needs the model's vocabulary size")
+        banned = {int(t) for t in suppress}
+        kw["allowed_token_ids"] = [t for t in range(vocab_size) if t not in banned]
     if cfg.seed is not None and not cfg.greedy:
         kw["seed"] = cfg.seed
     return kw
@@ -106,12 +116,14 @@ class VLLMGenerator:
     """
 
     def __init__(self, engine: Any, tokenizer, eos_ids: Sequence[int],
-                 params_factory: Callable[..., Any] | None = None):
+                 params_factory: Callable[..., Any] | None = None, vocab_size: int | None = None,
+                 suppress: Sequence[int] = ()):
         if tokenizer.pad_token_id is None:
             raise ValueError("the tokenizer has no pad token; prepare it with "
                              "coderl.models.tokenizer.prepare_tokenizer")
         self.engine, self.tokenizer, self.eos_ids = engine, tokenizer, [int(i) for i in eos_ids]
         self.params_factory = params_factory
+        self.vocab_size, self.suppress = vocab_size, [int(t) for t in suppress]
 
     @classmethod
     def from_model(cls, model, tokenizer, **llm_kwargs: Any) -> VLLMGenerator:
@@ -123,7 +135,8 @@ class VLLMGenerator:
         model.save_pretrained(path)
         engine = vllm.LLM(model=path, skip_tokenizer_init=True, **{"dtype": "auto", "enforce_eager": True,
                                                                    **llm_kwargs})
-        return cls(engine, tokenizer, eos_token_ids(model, tokenizer))
+        return cls(engine, tokenizer, eos_token_ids(model, tokenizer), vocab_size=model.config.vocab_size,
+                   suppress=undecodable_ids(model))
 
     def _encode(self, prompts: list[str]) -> list[list[int]]:
         enc = [list(x) for x in self.tokenizer(list(prompts))["input_ids"]]
@@ -137,7 +150,7 @@ class VLLMGenerator:
             return []
         ids = self._encode(prompts)
         factory = self.params_factory or _vllm().SamplingParams
-        params = factory(**sampling_params(cfg, n, self.eos_ids))
+        params = factory(**sampling_params(cfg, n, self.eos_ids, self.vocab_size, self.suppress))
         outputs = self.engine.generate([{"prompt_token_ids": p} for p in ids], params, use_tqdm=False)
 
         def decode(rows: list[list[int]]) -> list[str]:

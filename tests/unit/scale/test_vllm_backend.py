@@ -20,6 +20,9 @@ def test_sampling_params_leave_nothing_to_vllm_defaults():
     assert greedy["n"] == 1 and greedy["temperature"] == 0.0 and "seed" not in greedy
     with pytest.raises(ValueError, match="n must be"):
         sampling_params(SamplingConfig(), 0, [2])
+    assert sampling_params(SamplingConfig(), 1, [2], 6, suppress=[4, 5])["allowed_token_ids"] == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="vocabulary size"):
+        sampling_params(SamplingConfig(), 1, [2], suppress=[4])
 
 
 def _out(*samples):
@@ -54,6 +57,11 @@ def test_generator_with_a_fake_engine_matches_the_hf_conventions(tiny_causal):
     assert seen["prompts"] == [{"prompt_token_ids": list(tok(p)["input_ids"]) or [tok.bos_token_id]}
                                for p in ["def f(x):", "print(1)"]]
     assert seen["params"]["n"] == 1 and seen["params"]["max_tokens"] == 5
+    assert "allowed_token_ids" not in seen["params"]  # nothing to suppress: vLLM's whole vocabulary
+    padded = VLLMGenerator(FakeEngine(), tok, [tok.eos_token_id], params_factory=dict, vocab_size=len(tok) + 3,
+                           suppress=[len(tok), len(tok) + 1, len(tok) + 2])
+    padded.generate(["x"], 1, SamplingConfig(max_new_tokens=2))
+    assert seen["params"]["allowed_token_ids"] == list(range(len(tok)))  # the padded rows are never drawn
     assert len(out) == 2 and all(len(cs) == 3 for cs in out)  # greedy decoded once, repeated n times
     assert out[0][0].text == tok.decode([10, 11], skip_special_tokens=True, clean_up_tokenization_spaces=False)
     assert out[0][0].token_ids[-1] == tok.eos_token_id and out[0][0].finished
