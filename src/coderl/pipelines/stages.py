@@ -122,26 +122,30 @@ def load_actor(cfg: RecipeConfig, path: str | None = None, for_training: bool = 
     return (with_lora(cfg, model, seed) if for_training else model), tok
 
 
-def log_long_prompts(log: Log, stage: str, model, tok, prompts: list[str], new_tokens: int) -> None:
-    """Say how many prompts are too long for the model's context and will be cut from the start
-    (coderl.models.generate.fit_to_context), before the stage runs."""
+def token_lengths(tok, texts: list[str]) -> list[int]:
+    """How many tokens each text encodes to (prompts as the model is given them, special tokens included)."""
+    return [len(ids) for ids in tok(texts)["input_ids"]] if texts else []
+
+
+def log_long_prompts(log: Log, stage: str, model, lengths: list[int], new_tokens: int) -> None:
+    """Say how many prompts (of ``lengths`` tokens) are too long for the model's context and will be cut from the
+    start (coderl.models.generate.fit_to_context), before the stage runs."""
     from coderl.models.generate import max_positions, prompt_room
 
     room = prompt_room(model, new_tokens)
-    if room is None or not prompts:
-        return
-    over = sum(len(ids) > room for ids in tok(prompts)["input_ids"])
+    over = 0 if room is None else sum(n > room for n in lengths)
     if over:
-        log(f"{stage}: {over} of {len(prompts)} prompts are longer than the model's {max_positions(model)} positions "
+        log(f"{stage}: {over} of {len(lengths)} prompts are longer than the model's {max_positions(model)} positions "
             f"minus {new_tokens} new tokens; they are cut from the start (their ends are kept)")
 
 
-def log_step_memory(log: Log, stage: str, model, tok, prompts: list[str], new_tokens: int, sequences: int,
+def log_step_memory(log: Log, stage: str, model, lengths: list[int], new_tokens: int, sequences: int,
                     grad_accum: int, precision: str) -> None:
-    """Say, before training starts, the memory a step of ``stage`` needs at least (coderl.models.memory)."""
+    """Say, before training starts, the memory a step of ``stage`` needs at least (coderl.models.memory), for
+    sequences of the longest of ``lengths`` tokens plus ``new_tokens``."""
     from coderl.models.memory import describe, step_memory
 
-    longest = max((len(ids) for ids in tok(prompts)["input_ids"]), default=0) + new_tokens
+    longest = max(lengths, default=0) + new_tokens
     mem = step_memory(model, sequences, longest, grad_accum, autocast_bytes=4 if precision == "fp32" else 2)
     log(f"{stage}: {sequences} sequences of up to {longest} tokens: {describe(mem)}")
 
@@ -319,7 +323,7 @@ def run_sample(cfg: RecipeConfig, out: str | Path | None = None, baseline: str |
                 "baseline": str(base) if base else None}
     model, tok = load_actor(cfg, actor)
     prompter = make_prompter(cfg, tok, actor)
-    log_long_prompts(log, "sample", model, tok, [prompter(p) for p in problems], s.max_new_tokens)
+    log_long_prompts(log, "sample", model, token_lengths(tok, [prompter(p) for p in problems]), s.max_new_tokens)
     remove_outputs(doomed, "sample", log)
     out.parent.mkdir(parents=True, exist_ok=True)
     meta_file.write_text(json.dumps({**meta, "complete": False}, indent=2) + "\n")
@@ -779,8 +783,8 @@ def run_sft(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = Fal
               "inputs.model": model_fingerprint(cfg.model.path)}
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.sft.lr,
                             weight_decay=cfg.sft.weight_decay)
-    log_step_memory(log, "sft", model, tok, [p + s for p, s in pairs], 1, min(cfg.sft.batch_size, len(pairs)),
-                    cfg.sft.grad_accum, cfg.sft.precision)
+    log_step_memory(log, "sft", model, token_lengths(tok, [p + s for p, s in pairs]), 1,
+                    min(cfg.sft.batch_size, len(pairs)), cfg.sft.grad_accum, cfg.sft.precision)
     remove_outputs(doomed, "sft", log)
     start, history, ckpt = resume_actor(out_dir, model, opt, config) if resume else (0, [], None)
     if ckpt is not None:
@@ -901,8 +905,9 @@ def run_rl(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = Fals
     actor = actor_path(cfg, "rl", log)
     model, tok = load_actor(cfg, actor, for_training=True, seed=cfg.rl.seed)
     prompter = make_prompter(cfg, tok, actor)
-    log_long_prompts(log, "rl", model, tok, [prompter(p) for p in problems], cfg.rl.max_new_tokens)
-    log_step_memory(log, "rl", model, tok, [prompter(p) for p in problems], cfg.rl.max_new_tokens,
+    lengths = token_lengths(tok, [prompter(p) for p in problems])  # prompts built and encoded once, for both lines
+    log_long_prompts(log, "rl", model, lengths, cfg.rl.max_new_tokens)
+    log_step_memory(log, "rl", model, lengths, cfg.rl.max_new_tokens,
                     -(-cfg.rl.problems_per_step * cfg.rl.samples_per_problem // cfg.rl.minibatches),
                     cfg.rl.grad_accum, cfg.rl.precision)
     inputs = {"actor": model_fingerprint(actor)}
