@@ -13,25 +13,14 @@ if importlib.util.find_spec("torch") is None:
 
 import torch  # noqa: E402
 
-from coderl.models.actor import tiny_gpt2  # noqa: E402
-from coderl.models.tokenizer import train_bpe  # noqa: E402
 from coderl.rl.config import PRESETS, RLConfig  # noqa: E402
 from coderl.rl.loop import train_rl  # noqa: E402
-from coderl.tasks.family import corpus_text, generate_tasks  # noqa: E402
-from coderl.tasks.prompt import format_prompt  # noqa: E402
-from coderl.train.sft import SFTConfig, train_sft  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def setting():
-    torch.manual_seed(0)
-    tasks = generate_tasks("train", 16, seed=0)
-    tok = train_bpe([format_prompt(p) for p in tasks] + [corpus_text(tasks)], vocab_size=300)
-    model = tiny_gpt2(tok, n_layer=2, n_embd=64, n_head=2, n_positions=128, seed=0)
-    pairs = [(format_prompt(p), p.solutions[0]) for p in tasks]
+def setting(sft_family):
     # a little supervised training, so that programs end at eos at different lengths
-    train_sft(model, tok, pairs, SFTConfig(lr=3e-3, batch_size=16, epochs=60.0, warmup_steps=5), progress=False)
-    return tasks, tok, model, pairs
+    return sft_family(60.0)
 
 
 @pytest.mark.parametrize("name", [n for n in PRESETS if not RLConfig.preset(n).needs_critic])

@@ -14,23 +14,13 @@ if importlib.util.find_spec("torch") is None or importlib.util.find_spec("trl") 
 import torch  # noqa: E402
 
 from coderl.integrations.trl import ExecutionReward, dataset_rows  # noqa: E402
-from coderl.models.actor import tiny_gpt2  # noqa: E402
-from coderl.models.tokenizer import train_bpe  # noqa: E402
-from coderl.tasks.family import corpus_text, generate_tasks  # noqa: E402
-from coderl.tasks.prompt import format_prompt  # noqa: E402
-from coderl.train.sft import SFTConfig, train_sft  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def setting():
-    torch.manual_seed(0)
-    tasks = generate_tasks("train", 16, seed=0)
-    tok = train_bpe([format_prompt(p) for p in tasks] + [corpus_text(tasks)], vocab_size=300)
-    model = tiny_gpt2(tok, n_layer=2, n_embd=64, n_head=2, n_positions=128, seed=0)
-    pairs = [(format_prompt(p), p.solutions[0]) for p in tasks]
-    # supervised training first, and sampling a little above temperature 1 below: the programs sampled for one
+def setting(sft_family):
+    # more supervised training, and sampling a little above temperature 1 below: the programs sampled for one
     # problem then differ in outcome (a weaker model writes only compile errors, a stronger one only passes)
-    train_sft(model, tok, pairs, SFTConfig(lr=3e-3, batch_size=16, epochs=200.0, warmup_steps=5), progress=False)
+    tasks, tok, model, _ = sft_family(200.0)
     return tasks, tok, model
 
 
