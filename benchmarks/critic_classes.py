@@ -20,11 +20,12 @@ import time
 import torch
 
 from coderl.models.actor import load_model
-from coderl.models.critic import Critic, evaluate_critic, train_critic
+from coderl.models.critic import Critic, evaluate_critic
 from coderl.pipelines.demo import DemoConfig, demo_critic_data
 from coderl.sandbox import Executor
 from coderl.sandbox.server import PRELOAD
 from coderl.tasks.family import generate_tasks
+from coderl.train.critic import train_critic
 
 
 def main() -> int:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from coderl.sandbox import Executor, Result
     from coderl.tasks.problem import Problem
     from coderl.tasks.prompt import Prompter
+    from coderl.train.checkpoint import Checkpoints
     from coderl.train.sft import SFTConfig
 
 BUG_HEADER = "# bug:\n"
@@ -201,14 +202,18 @@ def new_repair_model(
 def train_repair(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
-    examples: Sequence[RepairExample],
+    examples: Sequence[RepairExample | tuple[str, str]],
     cfg: SFTConfig,
     progress: bool = True,
     on_step: Callable[[dict[str, Any]], None] | None = None,
+    checkpoints: Checkpoints | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
     """Fine-tune ``model`` in place to map each example's :func:`repair_prompt` to its fixed program (SFT loss on
-    the fixed program's tokens only). Pairs too long for the model's positions are dropped (counted in the
-    result's ``dropped``). ``on_step`` as for :func:`coderl.train.sft.train_sft`. Returns its history plus
+    the fixed program's tokens only); ``examples`` are :class:`RepairExample` or their ``(input, target)`` pairs
+    (as :func:`read_pairs` gives them back). Pairs too long for the model's positions are dropped (counted in the
+    result's ``dropped``): a repair input cut short would lose the program it is to fix. ``on_step``,
+    ``checkpoints`` and ``should_stop`` as for :func:`coderl.train.sft.train_sft`. Returns its result plus
     ``pairs`` and ``dropped``."""
     from coderl.models.generate import max_positions
     from coderl.models.tokenizer import encode_pairs
@@ -216,13 +221,14 @@ def train_repair(
 
     if not examples:
         raise ValueError("no repair examples (no failed sample had a passing program of the same problem)")
-    pairs = [e.pair() for e in examples]
+    pairs = [e if isinstance(e, tuple) else e.pair() for e in examples]
     limit = max_positions(model)
     p_ids, c_ids = encode_pairs(tokenizer, [p for p, _ in pairs], [c for _, c in pairs])
     keep = [i for i in range(len(pairs)) if limit is None or len(p_ids[i]) + len(c_ids[i]) <= limit]
     if not keep:
         raise ValueError(f"every repair pair is longer than the model's {limit} positions")
-    hist = train_sft(model, tokenizer, [pairs[i] for i in keep], cfg, progress=progress, on_step=on_step)
+    hist = train_sft(model, tokenizer, [pairs[i] for i in keep], cfg, progress=progress, on_step=on_step,
+                     checkpoints=checkpoints, should_stop=should_stop)
     hist.update(pairs=len(keep), dropped=len(pairs) - len(keep))
     return hist
 
@@ -233,6 +239,20 @@ def write_pairs(path: str | os.PathLike[str], examples: Sequence[RepairExample])
         for e in examples:
             f.write(json.dumps({"task_id": e.problem.task_id, "input": repair_prompt(e.problem, e.failed, e.feedback),
                                 "target": e.fixed}) + "\n")
+
+
+def read_pairs(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
+    """The ``(input, target)`` pairs of a file :func:`write_pairs` wrote (a bad line is a ``DataError`` naming it)."""
+    from coderl.tasks.problem import DataError
+    from coderl.utils.jsonl import iter_jsonl
+
+    pairs = []
+    for line, r in iter_jsonl(path, DataError):
+        for k in ("input", "target"):
+            if not isinstance(r.get(k), str):
+                raise DataError("missing or not a string", field=k, line=line, path=str(path))
+        pairs.append((r["input"], r["target"]))
+    return pairs
 
 
 def shuffle_split(examples: Sequence[RepairExample], holdout: float, seed: int) -> tuple[list, list]:

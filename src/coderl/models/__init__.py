@@ -37,7 +37,6 @@ _EXPORTS = {
     "token_probs_of": "critic",
     "program_token_probs": "critic",
     "score_programs": "critic",
-    "train_critic": "critic",
     "evaluate_critic": "critic",
     "outcome_label": "critic",
     "OUTCOME_CLASSES": "critic",

@@ -348,7 +348,7 @@ def load_weights(module: torch.nn.Module, files: list[Path], where: str) -> None
 
 
 def load_checkpoint_weights(model: PreTrainedModel, ckpt: str | os.PathLike[str]) -> None:
-    """Restore ``model``'s weights from a training checkpoint directory (coderl.rl.checkpoint): the LoRA adapters
+    """Restore ``model``'s weights from a training checkpoint directory (coderl.train.checkpoint): the LoRA adapters
     of a LoRA run, else the full weights (:func:`load_weights`)."""
     from coderl.models.lora import load_adapter_weights
 

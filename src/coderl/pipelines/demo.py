@@ -140,12 +140,12 @@ def run_demo(cfg: DemoConfig, out_dir: str | Path, progress: bool = True, resume
     from coderl.eval.policy import evaluate_policy
     from coderl.models.actor import save_checkpoint, tiny_gpt2
     from coderl.models.tokenizer import train_bpe
-    from coderl.rl.checkpoint import write_json
     from coderl.rl.loop import train_rl
     from coderl.sandbox import Executor
     from coderl.sandbox.server import PRELOAD
     from coderl.tasks.family import corpus_text, generate_tasks
     from coderl.tasks.prompt import format_prompt
+    from coderl.train.checkpoint import write_json
     from coderl.train.sft import train_sft
 
     out = Path(out_dir)
@@ -262,7 +262,8 @@ def demo_critic_data(model, tokenizer, tasks, ex, cfg: DemoConfig) -> tuple[list
 
 
 def _train_demo_critic(model, tokenizer, tasks, ex, cfg: DemoConfig, progress: bool):
-    from coderl.models.critic import Critic, evaluate_critic, train_critic
+    from coderl.models.critic import Critic, evaluate_critic
+    from coderl.train.critic import train_critic
 
     train, held = demo_critic_data(model, tokenizer, tasks, ex, cfg)
     critic = Critic.from_model(model, n_classes=4)

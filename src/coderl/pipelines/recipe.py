@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from coderl.config import apply_overrides, build, read_yaml
-from coderl.models.precision import PRECISIONS
 from coderl.rl.config import RLConfig
 from coderl.scale import BACKENDS
 from coderl.tasks.prompt import DEFAULT_SYSTEM, PROMPT_FORMATS
+from coderl.train.precision import PRECISIONS
 from coderl.train.sft import SFTConfig
 
 
@@ -260,7 +260,8 @@ class RecipeConfig:
     out: str = "runs/recipe"
     """Run directory."""
     sft_checkpoint_every: int = 50
-    """`coderl train --stage sft`: save a resumable checkpoint every N steps (and at the end); 0 = only at the end."""
+    """`coderl train --stage sft` (and `--stage repair`, which fine-tunes the same way): save a resumable checkpoint
+    every N steps (and at the end); 0 = only at the end."""
     model: ModelSettings = field(default_factory=ModelSettings)
     data: DataSettings = field(default_factory=DataSettings)
     prompt: PromptSettings = field(default_factory=PromptSettings)

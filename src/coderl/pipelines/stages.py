@@ -261,7 +261,7 @@ def remove_outputs(paths: list[Path], stage: str, log: Log) -> None:
 
 
 def _describe_changes(old: dict[str, Any], new: dict[str, Any]) -> str:
-    from coderl.rl.checkpoint import flat
+    from coderl.train.checkpoint import flat
 
     a, b = flat(old), flat(new)
     return ", ".join(f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
@@ -540,11 +540,10 @@ def run_critic_train(cfg: RecipeConfig, samples: str | Path | None = None, verdi
     critic already trained on the same inputs is kept (or trained on to a larger ``critic.epochs``), an interrupted
     one continues from its last checkpoint (``out/checkpoints/step-N``: every epoch and on Ctrl-C); one made from
     other inputs is refused, or, with ``redo_stale`` (the chain), trained again."""
-    import torch
-
     from coderl.models.actor import model_fingerprint
-    from coderl.models.critic import Critic, outcome_label, train_critic
-    from coderl.rl.checkpoint import commit_checkpoint, latest_checkpoint, resume_point
+    from coderl.models.critic import outcome_label
+    from coderl.train.checkpoint import Checkpoints, resume_point
+    from coderl.train.critic import train_critic
     from coderl.utils.interrupt import TrainingInterrupted, stop_on_sigint
     from coderl.utils.scalars import ScalarLog
 
@@ -579,47 +578,34 @@ def run_critic_train(cfg: RecipeConfig, samples: str | Path | None = None, verdi
             log(f"critic: {out} was trained on other inputs (samples, verdicts, settings or backbone changed); "
                 "training it again")
             doomed = [out]
-    state = None
     if resume and not doomed:
         try:
-            found = resume_point(out, settings)
-        except ValueError:
+            resume_point(out, settings)
+        except ValueError:  # checkpoints of other inputs: refused, or (the chain) started over
             if not redo_stale:
                 raise
             log(f"critic: the checkpoints in {out} are of other inputs or settings; starting over")
-            found, doomed = None, [out]
-        if found is not None:
-            ckpt, state = found
-            log(f"critic: resuming after step {state['steps']} ({ckpt})")
+            doomed = [out]
     critic, tok = build_critic(cfg, backbone)
     remove_outputs(doomed, "critic train", log if overwrite else _quiet)
-    if state is not None:
-        critic.load_state_dict(Critic.load(ckpt, device=critic.device).state_dict())
-
-    def on_checkpoint(st: dict[str, Any]) -> None:
-        def write(d: Path) -> None:
-            critic.save(d, tokenizer=tok)
-            torch.save({**st, "config": settings}, d / "trainer_state.pt")
-
-        commit_checkpoint(out, f"step-{st['steps']:06d}", write)
-
+    ckpts = Checkpoints(out, settings, resume=resume and not doomed, log=lambda m: log(f"critic: {m}"))
     writer = ScalarLog(out, cfg.log.wandb_project, "critic", cfg.to_dict())
     try:
         with stop_on_sigint(log, "critic") as stop:
             stats = train_critic(critic, tok, examples, epochs=c.epochs, lr=c.lr, batch_size=c.batch_size,
                                  seed=c.seed, progress=progress, pool=c.pool, token_loss_weight=c.token_loss_weight,
                                  balance_classes=c.balance_classes, max_length=c.max_length,
-                                 precision=c.precision, grad_accum=c.grad_accum, on_checkpoint=on_checkpoint,
-                                 resume_state=state, should_stop=stop,
+                                 precision=c.precision, grad_accum=c.grad_accum, checkpoints=ckpts,
+                                 should_stop=stop,
                                  on_step=lambda r: writer.add_scalar("critic/loss", r["loss"], r["step"]))
     finally:
         writer.close()
     if stats["interrupted"] and stats["epochs"] < c.epochs:
-        raise TrainingInterrupted("critic", stats["steps"], latest_checkpoint(out))
+        raise TrainingInterrupted("critic", stats["steps"], ckpts.latest())
     critic.save(out, tokenizer=tok)
     save_resolved(cfg, out / "recipe.yaml")
     stats = {**stats, "samples": str(samples), "verdicts": str(verdicts), "backbone": c.backbone,
-             "backbone_path": backbone, "inputs": inputs, "resumed_after_step": state["steps"] if state else 0}
+             "backbone_path": backbone, "inputs": inputs}
     stats_file.write_text(json.dumps(stats, indent=2) + "\n")
     log(f"critic: trained on {stats['examples']} examples, final loss {stats['loss']:.4f} -> {out}")
     return stats
@@ -763,10 +749,9 @@ def run_sft(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = Fal
     """Supervised fine-tuning of ``model.path`` on the ground-truth solutions of the training split (CodeRL's
     warm-up stage). ``resume`` continues from the last checkpoint, also a finished run when ``sft.epochs`` is now
     larger; Ctrl-C saves a checkpoint and raises :class:`~coderl.utils.interrupt.TrainingInterrupted`."""
-    import torch
 
     from coderl.models.actor import model_fingerprint
-    from coderl.rl.checkpoint import flat, latest_checkpoint, resume_actor, save_training_state, write_json
+    from coderl.train.checkpoint import Checkpoints, flat, write_json
     from coderl.train.sft import train_sft
     from coderl.utils.interrupt import TrainingInterrupted, stop_on_sigint
     from coderl.utils.scalars import ScalarLog
@@ -781,43 +766,30 @@ def run_sft(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = Fal
     pairs = sft_pairs(cfg, problems, make_prompter(cfg, tok, cfg.model.path))
     config = {"sft": asdict(cfg.sft), **flat(cfg.to_dict(), "recipe."),
               "inputs.model": model_fingerprint(cfg.model.path)}
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.sft.lr,
-                            weight_decay=cfg.sft.weight_decay)
     log_step_memory(log, "sft", model, token_lengths(tok, [p + s for p, s in pairs]), 1,
                     min(cfg.sft.batch_size, len(pairs)), cfg.sft.grad_accum, cfg.sft.precision)
     remove_outputs(doomed, "sft", log)
-    start, history, ckpt = resume_actor(out_dir, model, opt, config) if resume else (0, [], None)
-    if ckpt is not None:
-        log(f"sft: resuming from {ckpt} (step {start})")
-    every = cfg.sft_checkpoint_every
-    saved = start
+    ckpts = Checkpoints(out_dir, config, cfg.sft_checkpoint_every, resume, log=lambda m: log(f"sft: {m}"))
     writer = ScalarLog(out_dir, cfg.log.wandb_project, "sft", config)
 
     def on_step(rec: dict[str, Any]) -> None:
-        nonlocal saved
-        history.append({"step": rec["step"], "loss": rec["loss"]})
         writer.add_scalar("sft/loss", rec["loss"], rec["step"])
         writer.add_scalar("sft/lr", rec["lr"], rec["step"])
-        if every and rec["step"] % every == 0:
-            save_training_state(out_dir, rec["step"], model, tok, opt, config, history)
-            saved = rec["step"]
 
     try:
         with stop_on_sigint(log, "sft") as stop:
-            stats = train_sft(model, tok, pairs, cfg.sft, optimizer=opt, progress=progress, on_step=on_step,
-                              start_step=start, should_stop=stop)
+            stats = train_sft(model, tok, pairs, cfg.sft, progress=progress, on_step=on_step, should_stop=stop,
+                              checkpoints=ckpts)
     finally:
         writer.close()
-    if history and saved < stats["steps"]:
-        save_training_state(out_dir, stats["steps"], model, tok, opt, config, history)
-    write_json(out_dir / "history.json", history)
+    write_json(out_dir / "history.json", stats["history"])
     if stats["stopped"]:
-        raise TrainingInterrupted("sft", stats["steps"], latest_checkpoint(out_dir))
+        raise TrainingInterrupted("sft", stats["steps"], ckpts.latest())
     final = _export_final(model, tok, out_dir, cfg, "sft", stats["steps"])
     cut = "".join(f", {stats[k]} {k}" for k in ("truncated", "dropped") if stats.get(k))
     log(f"sft: {stats['steps']} steps on {len(pairs)} pairs{cut and ' (too long for the model: ' + cut[2:] + ')'}"
         f" -> {final}")
-    return {"steps": stats["steps"], "pairs": len(pairs), "final": str(final), "resumed_from": start}
+    return {"steps": stats["steps"], "pairs": len(pairs), "final": str(final), "resumed_from": stats["resumed_from"]}
 
 
 def offline_pool(cfg: RecipeConfig, tok, problems: list[Problem], samples: Path, verdicts: Path,
@@ -895,8 +867,8 @@ def run_rl(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = Fals
     checkpoint and raises :class:`~coderl.utils.interrupt.TrainingInterrupted`."""
     from coderl.models.actor import model_fingerprint
     from coderl.models.critic import Critic
-    from coderl.rl.checkpoint import flat, latest_checkpoint, write_json
     from coderl.rl.loop import train_rl
+    from coderl.train.checkpoint import flat, latest_checkpoint, write_json
     from coderl.utils.interrupt import TrainingInterrupted, stop_on_sigint
 
     out_dir = output_dir(out or cfg.out_dir / RL_DIR, "the RL run")
@@ -1002,13 +974,24 @@ def run_repair(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = 
                log: Log = _quiet, overwrite: bool = False) -> dict[str, Any]:
     """Train critic sampling's repair model: sample the actor on the training split, run the example and hidden
     tests, pair every failure with the nearest passing program (ground truth or a passing sample), fine-tune.
-    With ``resume`` a finished repair model is kept as it is."""
+
+    The pairs are written to ``out/pairs.jsonl`` before training, and training checkpoints like SFT's (every
+    ``sft_checkpoint_every`` steps and on Ctrl-C, which raises :class:`~coderl.utils.interrupt.TrainingInterrupted`).
+    ``resume`` keeps a finished repair model as it is, and continues an interrupted one from its checkpoint and
+    its pairs (the actor is not sampled again); checkpoints of another actor or other settings are refused."""
     import random
 
-    from coderl.inference.repair import collect_repair_examples, new_repair_model, train_repair, write_pairs
-    from coderl.models.actor import save_checkpoint
+    from coderl.inference.repair import (
+        collect_repair_examples,
+        new_repair_model,
+        read_pairs,
+        train_repair,
+        write_pairs,
+    )
+    from coderl.models.actor import model_fingerprint, save_checkpoint
     from coderl.models.lora import merged
-    from coderl.rl.checkpoint import write_json
+    from coderl.train.checkpoint import Checkpoints, resume_point, write_json
+    from coderl.utils.interrupt import TrainingInterrupted, stop_on_sigint
     from coderl.utils.scalars import ScalarLog
 
     r = cfg.repair
@@ -1019,21 +1002,34 @@ def run_repair(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = 
         return json.loads((out_dir / "summary.json").read_text())
     actor = repair_actor_path(cfg, log)
     log(f"repair: actor {actor}")
+    config = {"repair": asdict(r), "data": asdict(cfg.data), "prompt": asdict(cfg.prompt),
+              "execution": asdict(cfg.execution), "inputs.actor": model_fingerprint(actor)}
+    pairs_file = out_dir / "pairs.jsonl"
+    # An interrupted run's pairs are reused only with its checkpoint, which vouches that they are of this actor
+    # and these settings (resume_point refuses others).
+    reuse = resume and not doomed and pairs_file.is_file() and resume_point(out_dir, config) is not None
     problems = load_split(cfg)
     if r.max_problems is not None and r.max_problems < len(problems):
         problems = random.Random(r.seed).sample(problems, r.max_problems)
     model, tok = load_actor(cfg, actor)
     remove_outputs(doomed, "repair", log)
-    with make_executor(cfg) as ex:
-        examples, counts = collect_repair_examples(
-            model, tok, problems, ex, r.samples_per_problem, max_new_tokens=r.max_new_tokens or
-            cfg.sampling.max_new_tokens, temperature=r.temperature, seed=r.seed,
-            prompter=make_prompter(cfg, tok, actor))
-    if not examples:
-        raise StageError(f"repair: no training pairs ({counts['failures']} failures among {counts['samples']} "
-                         "samples had no passing program of the same problem); add ground-truth solutions")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_pairs(out_dir / "pairs.jsonl", examples)
+    if reuse:
+        pairs = read_pairs(pairs_file)
+        counts = json.loads((out_dir / "pairs.json").read_text()) if (out_dir / "pairs.json").is_file() else {}
+        log(f"repair: {len(pairs)} pairs of the interrupted run, from {pairs_file}")
+    else:
+        with make_executor(cfg) as ex:
+            examples, counts = collect_repair_examples(
+                model, tok, problems, ex, r.samples_per_problem, max_new_tokens=r.max_new_tokens or
+                cfg.sampling.max_new_tokens, temperature=r.temperature, seed=r.seed,
+                prompter=make_prompter(cfg, tok, actor))
+        if not examples:
+            raise StageError(f"repair: no training pairs ({counts['failures']} failures among {counts['samples']} "
+                             "samples had no passing program of the same problem); add ground-truth solutions")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_pairs(pairs_file, examples)
+        write_json(out_dir / "pairs.json", counts)
+        pairs = [e.pair() for e in examples]
     if r.from_scratch:
         repair = new_repair_model(tok, None, n_positions=r.positions, seed=r.seed)
     elif getattr(model.config, "model_type", None) == "gpt2":
@@ -1041,17 +1037,21 @@ def run_repair(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = 
     else:  # any other architecture: fine-tune the actor's own weights (sampling is over)
         repair = with_lora(cfg, model, r.seed)
     del model  # the GPT-2 repair model holds a copy: the actor itself need not stay in memory while it trains
+    ckpts = Checkpoints(out_dir, config, cfg.sft_checkpoint_every, resume, log=lambda m: log(f"repair: {m}"))
     writer = ScalarLog(out_dir, cfg.log.wandb_project, "repair", cfg.to_dict())
     try:
-        hist = train_repair(repair, tok, examples, r.train, progress=progress,
-                            on_step=lambda rec: writer.add_scalar("repair/loss", rec["loss"], rec["step"]))
+        with stop_on_sigint(log, "repair") as stop:
+            hist = train_repair(repair, tok, pairs, r.train, progress=progress, checkpoints=ckpts, should_stop=stop,
+                                on_step=lambda rec: writer.add_scalar("repair/loss", rec["loss"], rec["step"]))
     except ValueError as e:
         raise StageError(f"repair: {e}") from None
     finally:
         writer.close()
+    if hist["stopped"]:
+        raise TrainingInterrupted("repair", hist["steps"], ckpts.latest())
     info = {"actor": actor, "problems": len(problems), **counts, "steps": hist["steps"],
             "trained_pairs": hist["pairs"], "dropped": hist["dropped"],
-            "final_loss": hist["loss"][-1] if hist["loss"] else None}
+            "final_loss": hist["history"][-1]["loss"] if hist["history"] else None}
     final = save_checkpoint(merged(repair), tok, out_dir / "final",
                             extra={"config": cfg.to_dict(), "stage": "repair", **info})
     save_resolved(cfg, out_dir / "config.yaml")

@@ -22,7 +22,6 @@ from typing import Any
 import torch
 
 from coderl.models.critic import (
-    OnlineCritic,
     outcome_label,
     program_token_distributions,
     program_token_probs,
@@ -31,10 +30,8 @@ from coderl.models.critic import (
 )
 from coderl.models.generate import Completion, SamplingConfig, generate
 from coderl.models.logprobs import completion_logprobs
-from coderl.models.precision import Precision, chunks
 from coderl.models.tokenizer import encode_pairs
 from coderl.rl.advantages import greedy_baseline_advantages, group_advantages
-from coderl.rl.checkpoint import load_training_state, resume_actor, save_training_state
 from coderl.rl.config import RLConfig
 from coderl.rl.losses import (
     aggregate,
@@ -43,7 +40,6 @@ from coderl.rl.losses import (
     kl_estimate,
     overlong_penalty,
     policy_gradient_loss,
-    sft_loss,
     truncated_is_weights,
 )
 from coderl.rl.rewards import CODERL_RETURNS, outcome_rewards
@@ -51,6 +47,10 @@ from coderl.sandbox import Executor, Result
 from coderl.sandbox.schema import OUTCOME_CLASSES
 from coderl.tasks.problem import Problem
 from coderl.tasks.prompt import PLAIN, Prompter
+from coderl.train.checkpoint import Checkpoints, TrainingState
+from coderl.train.critic import OnlineCritic
+from coderl.train.precision import Precision, chunks
+from coderl.train.sft import sft_loss
 from coderl.utils.progress import ProgressBar
 from coderl.utils.scalars import ScalarLog
 from coderl.utils.seeding import seeded, stream_seed
@@ -103,28 +103,26 @@ def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor,
         raise ValueError("a rollout backend samples with the plain prompt format; chat prompts need the local one")
     config = {"rl": cfg.to_dict(), **(extra_config or {})}
     opt = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, weight_decay=0.0)
-    history: list[dict] = []
-    start = 0
     online = OnlineCritic(critic, cfg.critic_online_lr, precision=cfg.precision) if cfg.critic_online_lr > 0 else None
-    if resume and out_dir is not None:
-        start, history, ckpt = resume_actor(out_dir, policy, opt, config)
-        if online is not None and ckpt is not None:  # the critic as RL had updated it, not as it was given
-            online.load_state_dict(load_training_state(ckpt)["online_critic"])
+    ckpts = (Checkpoints(out_dir, config, cfg.checkpoint_every, resume).attach(policy, tokenizer, opt)
+             if out_dir is not None else None)
+    state = ckpts.resume() if ckpts is not None else TrainingState()
+    if online is not None and state.checkpoint is not None:  # the critic as RL had updated it, not as it was given
+        online.load_state_dict(state.extra["online_critic"])
     sft_data = (list(zip(*encode_pairs(tokenizer, [p for p, _ in sft_pairs], [c for _, c in sft_pairs]), strict=True))
                 if sft_pairs and cfg.sft_weight > 0 else [])
     device = next(policy.parameters()).device
     pool = None
     if cfg.mode == "offline":
-        pool = (_offline_pool(policy, tokenizer, problems, executor, cfg, critic, prompter) if offline_rollouts is None
-                else _given_pool(offline_rollouts, cfg))
+        pool = OfflinePool(sample_offline_pool(policy, tokenizer, problems, executor, cfg, critic, prompter)
+                           if offline_rollouts is None else offline_rollouts, cfg)
     amp = Precision(cfg.precision, device)  # one per run: fp16's loss scale persists
     reference = Reference(policy) if cfg.kl_coef > 0 else None
     writer = ScalarLog(out_dir, wandb_project, "rl", config) if out_dir is not None else None
     t0 = time.monotonic()
-    saved = start
-    bar = ProgressBar(cfg.steps, "rl", progress, unit="step", start=start)
+    bar = ProgressBar(cfg.steps, "rl", progress, unit="step", start=state.step)
     try:
-        for step in range(start, cfg.steps):
+        for step in range(state.step, cfg.steps):
             if cfg.time_budget_s is not None and time.monotonic() - t0 >= cfg.time_budget_s:
                 break
             rng = random.Random(stream_seed(cfg.seed, step))
@@ -135,35 +133,30 @@ def train_rl(policy, tokenizer, problems: Sequence[Problem], executor: Executor,
             record["seconds"] = time.monotonic() - t_step
             if writer is not None:
                 log_scalars(writer, record)
-            history.append(record)
+            state.history.append(record)
+            state.step = step + 1
             bar.update(1, f"reward {record['reward']:+.3f} pass {record['pass_rate']:.2f} "
                           f"loss {record['loss_pg'] + cfg.sft_weight * record['loss_sft']:.4f}",
                        tokens=record["tokens"])
             # 8: checkpoint
             stop = should_stop is not None and should_stop()
-            if out_dir is not None and (stop or cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0):
-                save_training_state(out_dir, step + 1, policy, tokenizer, opt, config, history,
-                                    extra_state=_online_state(online))
-                saved = step + 1
+            if ckpts is not None:
+                state.extra = {} if online is None else {"online_critic": online.state_dict()}
+                ckpts.after_step(state, stop)
             if stop:
                 break
     finally:
         bar.close()
         if writer is not None:
             writer.close()
-    if out_dir is not None and history and saved < len(history):
-        save_training_state(out_dir, len(history), policy, tokenizer, opt, config, history,
-                            extra_state=_online_state(online))
+    if ckpts is not None:
+        ckpts.finish(state)
     policy.eval()
-    return history
-
-
-def _online_state(online: OnlineCritic | None) -> dict[str, Any] | None:
-    return None if online is None else {"online_critic": online.state_dict()}
+    return state.history
 
 
 def _step(policy, tokenizer, problems: Sequence[Problem], executor: Executor, cfg: RLConfig, critic,
-          sft_data: list[tuple[list[int], list[int]]], pool: _OfflinePool | None, opt: torch.optim.Optimizer,
+          sft_data: list[tuple[list[int], list[int]]], pool: OfflinePool | None, opt: torch.optim.Optimizer,
           amp: Precision, rng: random.Random, rollout_backend, step: int, reference: Reference | None = None,
           online: OnlineCritic | None = None, prompter: Prompter = PLAIN) -> dict[str, Any]:
     """Phases 1-7 of one step; returns its history record."""
@@ -398,24 +391,19 @@ def update(policy, opt: torch.optim.Optimizer, tokenizer, rollouts: Sequence[Rol
         for part in chunks(order, cfg.minibatches) or [[]]:  # an empty batch still takes the supervised step
             sizes = {"n_sequences": len(part), "n_tokens": float(sum(len(rollouts[i].completion_ids) for i in part)),
                      "constant": cfg.max_new_tokens}
-            opt.zero_grad(set_to_none=True)
-            stepped = False
-            for micro in chunks([i for i in part if i in active], cfg.grad_accum):
-                policy.train(not cfg.uses_ratios)
-                with amp.autocast():
-                    logp, mask = completion_logprobs(policy, [rollouts[i].prompt_ids for i in micro],
-                                                     [rollouts[i].completion_ids for i in micro],
-                                                     tokenizer.pad_token_id)
+            live = [i for i in part if i in active]
+
+            def part_loss(micro: list[int], sizes: dict[str, Any] = sizes) -> torch.Tensor:
+                logp, mask = completion_logprobs(policy, [rollouts[i].prompt_ids for i in micro],
+                                                 [rollouts[i].completion_ids for i in micro], tokenizer.pad_token_id)
                 t = logp.shape[1]
                 rows = [row[i] for i in micro]
                 a = adv[micro] if adv.dim() == 1 else adv[micro, :t]
                 w = None if weights is None else weights[micro, :t]
-                is_w = None if is_cap is None else truncated_is_weights(old[rows, :t], sampler[rows, :t], mask,
-                                                                         is_cap)
+                is_w = None if is_cap is None else truncated_is_weights(old[rows, :t], sampler[rows, :t], mask, is_cap)
                 if cfg.uses_ratios:
-                    loss, clipped = clipped_surrogate_loss(logp, old[rows, :t], mask, a, cfg.clip_low,
-                                                           cfg.clip_high, w, cfg.ratio_level, cfg.normalize, is_w,
-                                                           **sizes)
+                    loss, clipped = clipped_surrogate_loss(logp, old[rows, :t], mask, a, cfg.clip_low, cfg.clip_high,
+                                                           w, cfg.ratio_level, cfg.normalize, is_w, **sizes)
                     stats["clip_frac"] += clipped * len(micro)
                 else:
                     ww = is_w if w is None else (w if is_w is None else w * is_w)
@@ -426,10 +414,13 @@ def update(policy, opt: torch.optim.Optimizer, tokenizer, rollouts: Sequence[Rol
                                    **sizes)
                     loss = loss + cfg.kl_coef * kl
                     stats["kl_loss"] += kl.item()
-                amp.backward(loss)
-                stepped = True
+                return loss
+
+            opt.zero_grad(set_to_none=True)
+            policy.train(not cfg.uses_ratios)
+            amp.accumulate(live, cfg.grad_accum, part_loss)
             stats["loss_sft"] += _sft_term(policy, tokenizer, sft_data, cfg, rng, amp)
-            if stepped or sft_data:
+            if live or sft_data:
                 amp.step(opt, policy.parameters(), cfg.grad_clip)
                 steps += 1
     policy.eval()
@@ -447,15 +438,18 @@ def _sft_term(policy, tokenizer, sft_data: list[tuple[list[int], list[int]]], cf
         return 0.0
     pairs = [sft_data[rng.randrange(len(sft_data))] for _ in range(cfg.sft_batch)]
     s_tok = sum(len(c) for _, c in pairs)
+
     total = 0.0
-    policy.train(not cfg.uses_ratios)
-    for part in chunks(pairs, cfg.grad_accum):
-        with amp.autocast():
-            logp_s, mask_s = completion_logprobs(policy, [p for p, _ in part], [c for _, c in part],
-                                                 tokenizer.pad_token_id)
-        s = sft_loss(logp_s, mask_s) * (mask_s.sum().item() / max(1, s_tok))
-        amp.backward(cfg.sft_weight * s)
+
+    def part_loss(part: list[tuple[list[int], list[int]]]) -> torch.Tensor:
+        nonlocal total
+        logp, mask = completion_logprobs(policy, [p for p, _ in part], [c for _, c in part], tokenizer.pad_token_id)
+        s = sft_loss(logp, mask) * (mask.sum().item() / max(1, s_tok))  # token-weighted share of the batch's loss
         total += s.item()
+        return cfg.sft_weight * s
+
+    policy.train(not cfg.uses_ratios)
+    amp.accumulate(pairs, cfg.grad_accum, part_loss)
     return total
 
 
@@ -538,11 +532,31 @@ def log_scalars(writer: ScalarLog, rec: dict[str, Any]) -> None:
 
 # -- helpers ------------------------------------------------------------------------------------------------
 
-class _OfflinePool:
-    """The paper's offline setting: programs sampled once from the initial policy, labelled once."""
+class OfflinePool:
+    """The paper's offline setting: programs sampled once from the initial policy and labelled once (outcome,
+    reward, baseline and, for token weights, the critic's ``token_probs``), from which every step draws its batch.
 
-    def __init__(self, rollouts: list[Rollout], weights: torch.Tensor | None):
-        self.rollouts, self.weights = rollouts, weights
+    The one place a pool is made, whichever way its programs came: sampled here (:func:`sample_offline_pool`), or
+    read from the files of the recipe's earlier stages (``coderl.pipelines``: samples, verdicts, critic scores)."""
+
+    def __init__(self, rollouts: Sequence[Rollout], cfg: RLConfig):
+        if not rollouts:
+            raise ValueError("offline RL got an empty pool of scored programs")
+        self.rollouts, self.weights = list(rollouts), None
+        if not cfg.critic_weighted:
+            return
+        t = max(1, max(len(r.completion_ids) for r in rollouts))
+        probs, mask = torch.ones((len(rollouts), t)), torch.zeros((len(rollouts), t))
+        for b, r in enumerate(rollouts):
+            if r.token_probs is None or len(r.token_probs) != len(r.completion_ids):
+                raise ValueError(f"program {b} of {r.problem.task_id} has no critic weight per token; score the pool "
+                                 "with the critic first (coderl critic score) or set rl.use_critic=false")
+            probs[b, : len(r.token_probs)] = torch.tensor(r.token_probs, dtype=torch.float32)
+            mask[b, : len(r.completion_ids)] = 1.0
+        self.weights = critic_weights(probs, mask, cfg.critic_floor)
+
+    def __len__(self) -> int:
+        return len(self.rollouts)
 
     def draw(self, n: int, rng: random.Random) -> tuple[list[Rollout], torch.Tensor | None]:
         idx = rng.sample(range(len(self.rollouts)), min(n, len(self.rollouts)))
@@ -553,28 +567,20 @@ class _OfflinePool:
         return batch, self.weights[idx, :t]
 
 
-def _offline_pool(policy, tokenizer, problems: Sequence[Problem], executor: Executor, cfg: RLConfig,
-                  critic, prompter: Prompter = PLAIN) -> _OfflinePool:
+def sample_offline_pool(policy, tokenizer, problems: Sequence[Problem], executor: Executor, cfg: RLConfig,
+                        critic=None, prompter: Prompter = PLAIN) -> list[Rollout]:
+    """An offline pool's programs, made in-process: ``cfg.offline_samples_per_problem`` samples of every problem,
+    executed, each with its problem's greedy program's return as baseline and, with ``cfg.critic_weighted``, the
+    critic's per-token probability of its outcome."""
     rollouts = rollout(policy, tokenizer, problems, cfg, seed=cfg.seed, n=cfg.offline_samples_per_problem,
                        prompter=prompter)
     execute(executor, rollouts)
     add_greedy_baselines(policy, tokenizer, problems, executor, rollouts, cfg, prompter)
-    return _OfflinePool(rollouts, token_weights(critic, tokenizer, rollouts, cfg))
-
-
-def _given_pool(rollouts: Sequence[Rollout], cfg: RLConfig) -> _OfflinePool:
-    """The paper's pipeline: a pool sampled, executed and critic-scored by earlier stages (coderl sample, exec,
-    critic score); token weights come from each rollout's ``token_probs``."""
-    if not rollouts:
-        raise ValueError("offline RL got an empty pool of scored programs")
-    if not cfg.critic_weighted:
-        return _OfflinePool(list(rollouts), None)
-    t = max(1, max(len(r.completion_ids) for r in rollouts))
-    probs, mask = torch.ones((len(rollouts), t)), torch.zeros((len(rollouts), t))
-    for b, r in enumerate(rollouts):
-        if r.token_probs is None or len(r.token_probs) != len(r.completion_ids):
-            raise ValueError(f"program {b} of {r.problem.task_id} has no critic weight per token; score the pool "
-                             "with the critic first (coderl critic score) or set rl.use_critic=false")
-        probs[b, : len(r.token_probs)] = torch.tensor(r.token_probs, dtype=torch.float32)
-        mask[b, : len(r.completion_ids)] = 1.0
-    return _OfflinePool(list(rollouts), critic_weights(probs, mask, cfg.critic_floor))
+    if cfg.critic_weighted and critic is not None and rollouts:
+        probs, mask = program_token_probs(critic, [r.prompt_ids for r in rollouts],
+                                          [r.completion_ids for r in rollouts],
+                                          [outcome_label(r.outcome, critic.n_classes) for r in rollouts],
+                                          tokenizer.pad_token_id)
+        for b, r in enumerate(rollouts):
+            r.token_probs = probs[b, : int(mask[b].sum())].tolist()
+    return rollouts

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from coderl.models.logprobs import completion_logprobs
-from coderl.rl.losses import sft_loss
+from coderl.train.checkpoint import Checkpoints, TrainingState
 from coderl.utils.progress import ProgressBar
 from coderl.utils.seeding import seeded, stream_seed
 
@@ -59,6 +59,13 @@ class SFTConfig:
         return asdict(self)
 
 
+def sft_loss(logp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of target programs: the mean negative log-likelihood over real tokens. (B, T) → scalar."""
+    if logp.dim() != 2 or logp.shape != mask.shape:
+        raise ValueError(f"logp and mask must both be (B, T); got {tuple(logp.shape)} and {tuple(mask.shape)}")
+    return -(logp * mask).sum() / mask.sum().clamp_min(1.0)
+
+
 def lr_at(step: int, total: int, cfg: SFTConfig) -> float:
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
@@ -69,21 +76,22 @@ def lr_at(step: int, total: int, cfg: SFTConfig) -> float:
 
 def train_sft(model, tokenizer, pairs: Sequence[tuple[str, str]], cfg: SFTConfig,
               optimizer: torch.optim.Optimizer | None = None, progress: bool = True,
-              on_step: Callable[[dict[str, Any]], None] | None = None, start_step: int = 0,
-              should_stop: Callable[[], bool] | None = None) -> dict:
-    """Fine-tune ``model`` in place on (prompt, program) pairs. Returns {"steps", "loss", "seconds", "stopped",
-    "truncated", "dropped"}: pairs longer than a causal model's positions have their prompts cut from the start
-    (``truncated``), and those whose program alone does not fit are left out (``dropped``; see
-    :func:`coderl.models.tokenizer.fit_pairs`).
+              on_step: Callable[[dict[str, Any]], None] | None = None,
+              should_stop: Callable[[], bool] | None = None, checkpoints: Checkpoints | None = None) -> dict:
+    """Fine-tune ``model`` in place on (prompt, program) pairs. Returns {"steps", "loss" (this run's, per step),
+    "history" (every step's record, resumed ones included), "seconds", "stopped", "truncated", "dropped"}: pairs
+    longer than a causal model's positions have their prompts cut from the start (``truncated``), and those whose
+    program alone does not fit are left out (``dropped``; see :func:`coderl.models.tokenizer.fit_pairs`).
 
     ``on_step(record)`` follows every step (``{"step", "loss", "lr", "tokens"}``); ``should_stop()`` is asked
-    after it, and a true answer ends the run there (``stopped``). ``start_step`` resumes a run (weights and
-    ``optimizer`` restored by the caller): the first ``start_step`` batches are drawn but not trained on, so data
-    order and learning rates continue as if never interrupted. Dropout masks come from a stream seeded by
-    ``(cfg.seed, step)``, so two runs are identical and a resumed one continues as the uninterrupted one."""
+    after it, and a true answer ends the run there (``stopped``). With ``checkpoints`` the run saves there and,
+    when they say so, resumes from the newest one (weights and optimiser): the batches of the steps already taken
+    are drawn but not trained on, so data order and learning rates continue as if never interrupted. Dropout masks
+    come from a stream seeded by ``(cfg.seed, step)``, so two runs are identical and a resumed one continues as the
+    uninterrupted one."""
     from coderl.models.generate import prompt_room
-    from coderl.models.precision import Precision, chunks
     from coderl.models.tokenizer import encode_pairs, fit_pairs
+    from coderl.train.precision import Precision
 
     device = next(model.parameters()).device
     amp = Precision(cfg.precision, device)
@@ -96,51 +104,61 @@ def train_sft(model, tokenizer, pairs: Sequence[tuple[str, str]], cfg: SFTConfig
     total = max(1, int(steps_per_epoch * cfg.epochs)) if cfg.epochs > 0 else 10**9
     if cfg.time_budget_s is not None and cfg.epochs <= 0:
         total = 10**9
-    opt = optimizer or torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = optimizer or torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
+                                         weight_decay=cfg.weight_decay)
+    state = checkpoints.attach(model, tokenizer, opt).resume() if checkpoints is not None else TrainingState()
+    start = state.step
     model.train()
     t0 = time.monotonic()
     losses: list[float] = []
     order: list[int] = []
     step = 0
     stopped = False
-    bar = ProgressBar(total if total < 10**9 else None, "sft", progress, unit="step", start=min(start_step, total))
-    while step < total:
-        if cfg.time_budget_s is not None and time.monotonic() - t0 >= cfg.time_budget_s:
-            break
-        if len(order) < cfg.batch_size:
-            perm = list(range(len(data)))
-            rng.shuffle(perm)
-            order += perm
-        idx, order = order[:cfg.batch_size], order[cfg.batch_size:]
-        if step < start_step:
+    bar = ProgressBar(total if total < 10**9 else None, "sft", progress, unit="step", start=min(start, total))
+    try:
+        while step < total:
+            if cfg.time_budget_s is not None and time.monotonic() - t0 >= cfg.time_budget_s:
+                break
+            if len(order) < cfg.batch_size:
+                perm = list(range(len(data)))
+                rng.shuffle(perm)
+                order += perm
+            idx, order = order[:cfg.batch_size], order[cfg.batch_size:]
+            if step < start:
+                step += 1
+                continue
+            batch = [data[i] for i in idx]
+            lr = lr_at(step, total if total < 10**9 else 1000, cfg)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            n_tok = sum(len(b[1]) for b in batch)
+
+            def part_loss(part: list[tuple[list[int], list[int]]], n_tok: int = n_tok) -> torch.Tensor:
+                logp, mask = completion_logprobs(model, [b[0] for b in part], [b[1] for b in part],
+                                                 tokenizer.pad_token_id)
+                return sft_loss(logp, mask) * (mask.sum().item() / max(1, n_tok))  # token-weighted: sums to the batch's
+
+            opt.zero_grad(set_to_none=True)
+            with seeded(stream_seed(cfg.seed, step), device):
+                loss_value = amp.accumulate(batch, cfg.grad_accum, part_loss)
+            amp.step(opt, model.parameters(), cfg.grad_clip)
+            losses.append(loss_value)
             step += 1
-            continue
-        batch = [data[i] for i in idx]
-        lr = lr_at(step, total if total < 10**9 else 1000, cfg)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        opt.zero_grad(set_to_none=True)
-        n_tok = sum(len(b[1]) for b in batch)
-        loss_value = 0.0
-        with seeded(stream_seed(cfg.seed, step), device):
-            for part in chunks(batch, cfg.grad_accum):  # token-weighted shares: the sum is the whole batch's loss
-                with amp.autocast():
-                    logp, mask = completion_logprobs(model, [b[0] for b in part], [b[1] for b in part],
-                                                     tokenizer.pad_token_id)
-                loss = sft_loss(logp, mask) * (mask.sum().item() / max(1, n_tok))
-                amp.backward(loss)
-                loss_value += loss.item()
-        amp.step(opt, model.parameters(), cfg.grad_clip)
-        losses.append(loss_value)
-        step += 1
-        tokens = n_tok + sum(len(b[0]) for b in batch)
-        if on_step is not None:
-            on_step({"step": step, "loss": loss_value, "lr": lr, "tokens": tokens})
-        bar.update(1, f"loss {loss_value:.4f} lr {lr:.2e}", tokens=tokens)
-        if should_stop is not None and should_stop():
-            stopped = True
-            break
-    bar.close()
-    model.eval()
-    return {"steps": step, "loss": losses, "seconds": time.monotonic() - t0, "stopped": stopped,
-            "truncated": truncated, "dropped": dropped}
+            tokens = n_tok + sum(len(b[0]) for b in batch)
+            state.step = step
+            state.history.append({"step": step, "loss": loss_value})
+            if on_step is not None:
+                on_step({"step": step, "loss": loss_value, "lr": lr, "tokens": tokens})
+            bar.update(1, f"loss {loss_value:.4f} lr {lr:.2e}", tokens=tokens)
+            stopped = should_stop is not None and should_stop()
+            if checkpoints is not None:
+                checkpoints.after_step(state, stopped)
+            if stopped:
+                break
+    finally:
+        bar.close()
+        model.eval()
+    if checkpoints is not None:
+        checkpoints.finish(state)
+    return {"steps": step, "loss": losses, "history": state.history, "seconds": time.monotonic() - t0,
+            "stopped": stopped, "truncated": truncated, "dropped": dropped, "resumed_from": start}

@@ -159,3 +159,28 @@ def test_rl_killed_and_interrupted_resumes_to_the_uninterrupted_run_and_a_finish
     assert len(extended) == 30 and extended[:24] == ha
     assert [h["loss_sft"] for h in extended] == pytest.approx([h["loss_sft"] for h in long], rel=1e-4)
     assert_same_weights(weights(whole / "rl" / "final"), weights(tmp_path / "long" / "rl" / "final"))
+
+
+def test_repair_killed_and_interrupted_resumes_from_its_pairs_to_the_uninterrupted_run(tmp_path, models, cli):
+    """The repair stage trains through the same checkpoints as SFT: after kill -9 and Ctrl-C, --resume trains on
+    the pairs the interrupted run wrote (the actor is not sampled again) and ends with the uninterrupted model."""
+    whole, broken = tmp_path / "whole", tmp_path / "broken"
+
+    def repair_config(name: str, out: Path) -> Path:
+        p = config(tmp_path, name, models["gpt2_dropout"], out)
+        data = yaml.safe_load(p.read_text())
+        data["repair"] = {"samples_per_problem": 2, "max_new_tokens": 8, "positions": 128,
+                          "train": {"lr": 0.003, "batch_size": 2, "epochs": 4.0, "warmup_steps": 2}}
+        p.write_text(yaml.safe_dump(data))
+        return p
+
+    code, out = cli("train", "--stage", "repair", "-c", repair_config("a", whole), "--no-progress")
+    assert code == 0, out
+    args = ["train", "--stage", "repair", "-c", repair_config("b", broken)]
+    out = interrupt_twice_then_finish(args, broken / "repair" / "checkpoints", cli)
+    assert "pairs of the interrupted run" in out, out
+    sa, sb = (json.loads((d / "repair" / "summary.json").read_text()) for d in (whole, broken))
+    assert sb["steps"] == sa["steps"] > 2 and sb["trained_pairs"] == sa["trained_pairs"]
+    assert sb["final_loss"] == pytest.approx(sa["final_loss"], rel=1e-4)
+    assert (whole / "repair" / "pairs.jsonl").read_text() == (broken / "repair" / "pairs.jsonl").read_text()
+    assert_same_weights(weights(whole / "repair" / "final"), weights(broken / "repair" / "final"))

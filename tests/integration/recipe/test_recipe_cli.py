@@ -272,7 +272,7 @@ def test_repair_stage_names_a_missing_actor(tmp_path, models, cli):
 
 
 def test_critic_training_interrupted_after_an_epoch_resumes_to_the_same_critic(tmp_path, models, monkeypatch):
-    import coderl.models.critic as critic_mod
+    import coderl.train.critic as critic_mod
     from coderl.models.critic import Critic
     from coderl.pipelines.recipe import load_recipe
     from coderl.pipelines.stages import run_critic_train, run_exec
@@ -293,12 +293,15 @@ def test_critic_training_interrupted_after_an_epoch_resumes_to_the_same_critic(t
     class Killed(Exception):
         pass
 
-    def killed_after_one_epoch(*args, on_checkpoint, **kw):
-        def hook(state):
-            on_checkpoint(state)
+    def killed_after_one_epoch(*args, checkpoints, **kw):
+        save = checkpoints.save
+
+        def save_then_die(state):  # the process dies right after its first checkpoint is complete
+            save(state)
             raise Killed
 
-        return real(*args, on_checkpoint=hook, **kw)
+        checkpoints.save = save_then_die
+        return real(*args, checkpoints=checkpoints, **kw)
 
     cfg_b = load_recipe(None, [*over, f"out={tmp_path / 'b'}"])
     monkeypatch.setattr(critic_mod, "train_critic", killed_after_one_epoch)

@@ -49,7 +49,7 @@ def test_kill_9_then_resume_completes_the_run(tmp_path):
 
 
 def test_resume_refuses_a_different_configuration(tmp_path):
-    from coderl.rl.checkpoint import check_same_config
+    from coderl.train.checkpoint import check_same_config
 
     with pytest.raises(ValueError, match="configuration differs.*lr"):
         check_same_config({"rl": {"lr": 1e-3}}, {"rl": {"lr": 2e-3}}, tmp_path)

@@ -21,8 +21,9 @@ from coderl.models.critic import (
     score_programs,
     tiny_critic,
     token_probs_of,
-    train_critic,
 )
+from coderl.train.checkpoint import Checkpoints
+from coderl.train.critic import train_critic
 
 
 def toy_examples(n: int, seed: int) -> list[tuple[str, str, int]]:
@@ -209,32 +210,29 @@ def test_from_pretrained_backbone(t5_pair, gpt2, bpe, tmp_path):
         Critic.from_pretrained_backbone(tmp_path / "nope")
 
 
-def test_training_resumed_after_an_epoch_matches_the_uninterrupted_run(bpe):
+def test_training_resumed_after_an_epoch_matches_the_uninterrupted_run(bpe, tmp_path):
+    """A run stopped at the end of its first epoch resumes from that epoch's checkpoint, into a critic whose weights
+    were different, and ends with the uninterrupted run's critic and losses."""
     data = [("# add\n", f"def f(x):\n    return x + {i}\n", i % 4) for i in range(24)]
     kw = dict(epochs=3, lr=3e-3, batch_size=8, seed=5, progress=False)  # dropout on: the torch RNG matters
     full = tiny_critic(bpe, n_layer=1, n_embd=32, n_head=2, seed=0, dropout=0.1)
     s_full = train_critic(full, bpe, data, **kw)
 
-    class Stop(Exception):
-        pass
-
-    saved = {}
-
-    def stop_after_first(state):
-        saved.update(state=state, weights={k: v.clone() for k, v in part.state_dict().items()})
-        raise Stop
-
     part = tiny_critic(bpe, n_layer=1, n_embd=32, n_head=2, seed=0, dropout=0.1)
-    with pytest.raises(Stop):
-        train_critic(part, bpe, data, on_checkpoint=stop_after_first, **kw)
-    assert saved["state"]["epoch"] == 1 and saved["state"]["batch"] == 0 and saved["state"]["steps"] == 3
+    steps: list[int] = []
+    s_part = train_critic(part, bpe, data, checkpoints=Checkpoints(tmp_path, {"run": 1}),
+                          on_step=lambda r: steps.append(r["step"]), should_stop=lambda: len(steps) >= 3, **kw)
+    assert s_part["interrupted"] and s_part["epochs"] == 1 and s_part["steps"] == 3
+    assert (tmp_path / "checkpoints" / "latest").read_text() == "step-000003"
     resumed = tiny_critic(bpe, n_layer=1, n_embd=32, n_head=2, seed=7, dropout=0.1)  # other weights: overwritten
-    resumed.load_state_dict(saved["weights"])
-    s_res = train_critic(resumed, bpe, data, resume_state=saved["state"], **kw)
+    s_res = train_critic(resumed, bpe, data, checkpoints=Checkpoints(tmp_path, {"run": 1}, resume=True), **kw)
+    assert s_res["resumed_after_step"] == 3
     assert s_res["steps"] == s_full["steps"] == 9
     assert s_res["epoch_losses"] == pytest.approx(s_full["epoch_losses"], abs=1e-6)
     for k, v in full.state_dict().items():
         assert torch.allclose(v, resumed.state_dict()[k], atol=1e-6), k
+    with pytest.raises(ValueError, match="configuration differs"):  # the checkpoint of another run is refused
+        train_critic(resumed, bpe, data, checkpoints=Checkpoints(tmp_path, {"run": 2}, resume=True), **kw)
 
 
 def test_classification_metrics_by_hand():
@@ -256,22 +254,26 @@ def test_classification_metrics_by_hand():
     assert nan != nan  # no prediction of class 2: precision undefined, not 0
 
 
-def test_a_stop_in_the_middle_of_an_epoch_checkpoints_there_and_resumes_to_the_same_critic(bpe):
+def test_a_stop_in_the_middle_of_an_epoch_checkpoints_there_and_resumes_to_the_same_critic(bpe, tmp_path):
     """should_stop (Ctrl-C) after step 5, two batches into the second epoch: the checkpoint holds the position in
     the epoch and its partial loss, and the resumed run ends with the uninterrupted run's critic and losses."""
+    from coderl.train.checkpoint import load_training_state
+
     data = [("# add\n", f"def f(x):\n    return x + {i}\n", i % 4) for i in range(24)]
     kw = dict(epochs=3, lr=3e-3, batch_size=8, seed=5, progress=False)
     full = tiny_critic(bpe, n_layer=1, n_embd=32, n_head=2, seed=0, dropout=0.1)
     s_full = train_critic(full, bpe, data, **kw)
     part = tiny_critic(bpe, n_layer=1, n_embd=32, n_head=2, seed=0, dropout=0.1)
-    steps, states = [], []
+    steps: list[int] = []
     s_part = train_critic(part, bpe, data, on_step=lambda r: steps.append(r["step"]),
-                          should_stop=lambda: len(steps) >= 5, on_checkpoint=states.append, **kw)
+                          should_stop=lambda: len(steps) >= 5, checkpoints=Checkpoints(tmp_path, {}, keep=5), **kw)
     assert s_part["interrupted"] and s_part["steps"] == 5 and steps == [1, 2, 3, 4, 5]
-    assert [(st["epoch"], st["batch"]) for st in states] == [(1, 0), (1, 2)]
+    saved = sorted(p.name for p in (tmp_path / "checkpoints").glob("step-*"))
+    assert saved == ["step-000003", "step-000005"]  # the end of epoch 1, and the stop
+    extra = load_training_state(tmp_path / "checkpoints" / "step-000005")["extra"]
+    assert (extra["epoch"], extra["batch"]) == (1, 2)
     resumed = tiny_critic(bpe, n_layer=1, n_embd=32, n_head=2, seed=7, dropout=0.1)
-    resumed.load_state_dict(part.state_dict())
-    s_res = train_critic(resumed, bpe, data, resume_state=states[-1], **kw)
+    s_res = train_critic(resumed, bpe, data, checkpoints=Checkpoints(tmp_path, {}, resume=True), **kw)
     assert s_res["steps"] == 9 and not s_res["interrupted"]
     assert s_res["epoch_losses"] == pytest.approx(s_full["epoch_losses"], abs=1e-6)
     for k, v in full.state_dict().items():

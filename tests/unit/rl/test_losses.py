@@ -17,10 +17,10 @@ from coderl.rl.losses import (
     kl_estimate,
     overlong_penalty,
     policy_gradient_loss,
-    sft_loss,
     truncated_is_weights,
 )
 from coderl.rl.rewards import outcome_reward, outcome_rewards
+from coderl.train.sft import sft_loss
 
 # Two programs: the first has 2 real tokens and one pad, the second 3 real tokens.
 LOGP = [[-1.0, -2.0, -7.0], [-0.5, -0.5, -1.0]]

@@ -15,11 +15,11 @@ if importlib.util.find_spec("torch") is None:
 import torch  # noqa: E402
 
 from coderl.models.logprobs import completion_logprobs  # noqa: E402
-from coderl.models.precision import Precision  # noqa: E402
 from coderl.rl.config import PRESETS, RLConfig  # noqa: E402
 from coderl.rl.loop import Reference, Rollout, advantages, shape_returns, update  # noqa: E402
 from coderl.rl.losses import policy_gradient_loss  # noqa: E402
 from coderl.tasks.problem import Problem  # noqa: E402
+from coderl.train.precision import Precision  # noqa: E402
 
 
 def rollouts(n: int = 6, seed: int = 0) -> list[Rollout]:
@@ -236,7 +236,8 @@ def test_per_token_advantages_in_both_losses(tiny):
 
 
 def test_online_critic_updates_learn_the_verdicts(tiny):
-    from coderl.models.critic import OnlineCritic, outcome_label, program_token_probs, tiny_critic
+    from coderl.models.critic import outcome_label, program_token_probs, tiny_critic
+    from coderl.train.critic import OnlineCritic
 
     _, tok = tiny
     rs = rollouts(8)

@@ -1,13 +1,18 @@
-"""Mixed precision for training steps: autocast dtype and (for fp16) loss scaling, behind one small object.
+"""The optimiser step of every training loop (SFT, RL, the critic, the online critic, the repair model): micro-
+batches, mixed precision and gradient clipping, behind one small object, :class:`Precision`.
 
 Weights stay in float32 (AdamW on bf16 weights loses small updates); only the forward passes run in the lower
-precision. ``Precision("fp32", device)`` is a no-op, so training code can always go through it.
+precision. ``Precision("fp32", device)`` is a no-op, so training code can always go through it. A step is::
+
+    opt.zero_grad(set_to_none=True)
+    amp.accumulate(batch, n_micro, loss_of)   # each micro-batch's share of the batch loss, backpropagated
+    amp.step(opt, params, grad_clip)          # unscale (fp16), clip, step
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -58,6 +63,18 @@ class Precision:
 
     def backward(self, loss: torch.Tensor) -> None:
         (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+
+    def accumulate(self, items: list, n: int, loss_of: Callable[[list], torch.Tensor]) -> float:
+        """Backpropagate one batch of ``items`` as at most ``n`` micro-batches (:func:`chunks`) whose gradients add
+        up: ``loss_of(part)`` computes, under autocast, ``part``'s share of the batch's loss (weighted so that the
+        shares sum to it). Returns the sum of the shares' values. Less memory, the same gradient."""
+        total = 0.0
+        for part in chunks(items, n):
+            with self.autocast():
+                loss = loss_of(part)
+            self.backward(loss)
+            total += float(loss.detach())
+        return total
 
     def step(self, optimizer: torch.optim.Optimizer, params: Iterable[torch.nn.Parameter], grad_clip: float | None
              ) -> None:
