@@ -1,8 +1,11 @@
-"""``coderl train-repair``: train the repair model of critic sampling on pairs of the actor's failed samples and
-passing programs of the same training problems, from options (the task family, the demo's models). A recipe run
-does the same with ``coderl train --stage repair -c CONFIG`` (:func:`coderl.pipelines.stages.run_repair`).
+"""``coderl train-repair``: ``coderl train --stage repair`` without a config file, for the task family and the demo's
+models. Its options are recipe settings (``--actor`` is ``repair.actor``, ``--problems`` is ``data.dataset``,
+``--epochs`` is ``repair.train.epochs``, ...), and the stage is the same function,
+:func:`coderl.pipelines.stages.run_repair`: the same model choice, outputs (``OUT/pairs.jsonl``, ``OUT/final/``,
+``OUT/summary.json``), checkpoints and ``--resume``.
 
-Exit status: 0 trained; 2 bad input (problems file, model directory, option values); 1 the sandbox failed.
+Exit status: 0 trained; 2 bad input (problems file, model directory, option values); 1 the sandbox failed;
+130 interrupted (a checkpoint is saved; the message says how to resume).
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ from pathlib import Path
 
 import typer
 
-from coderl.cli.errors import fail
+from coderl.cli.recipe_runner import OVERWRITE_HELP
 
 
 def train_repair_command(
     actor: Path = typer.Option(..., "--actor", help="Actor model directory whose failures are repaired "
-                               "(e.g. DEMO/final); the repair model starts from it (GPT-2) unless --from-scratch."),
+                               "(e.g. DEMO/final); a GPT-2 repair model starts from its weights unless "
+                               "--from-scratch, any other architecture is fine-tuned from them."),
     problems: str = typer.Option("family:train", "--problems", "-p", help="Training problems: a problems JSONL "
                                  "(hidden tests and solutions are used) or family:train[:N]."),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory for the repair model."),
@@ -26,61 +30,37 @@ def train_repair_command(
     epochs: float = typer.Option(4.0, "--epochs"),
     lr: float = typer.Option(2e-3, "--lr"),
     batch_size: int = typer.Option(64, "--batch-size"),
-    positions: int = typer.Option(256, "--positions", help="Positions of the repair model."),
+    warmup_steps: int = typer.Option(20, "--warmup-steps"),
+    positions: int = typer.Option(256, "--positions", help="Positions of a GPT-2 repair model."),
     from_scratch: bool = typer.Option(False, "--from-scratch/--from-actor", help="A fresh tiny GPT-2 instead of "
                                       "the actor's weights."),
     max_new_tokens: int = typer.Option(48, "--max-new-tokens"),
-    seed: int = typer.Option(0, "--seed"),
-    workers: int = typer.Option(0, "--workers", "-w"),
+    seed: int = typer.Option(0, "--seed", help="Seeds the problem draw, the actor's samples and training."),
+    workers: int = typer.Option(0, "--workers", "-w", help="Sandbox workers (default: number of cores)."),
+    timeout: float = typer.Option(2.0, "--timeout", help="Seconds per test."),
+    resume: bool = typer.Option(False, "--resume", help="Keep a finished repair model; continue an interrupted "
+                                "one from its checkpoint and pairs."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Train a repair model: failed sample + executor feedback -> passing program."""
-    import random
+    from coderl.cli import recipe_runner
+    from coderl.pipelines.stages import run_repair
 
-    from coderl.cli.generate_cmd import load_problem_set
-    from coderl.inference.repair import collect_repair_examples, new_repair_model, train_repair, write_pairs
-    from coderl.models.actor import ModelLoadError, load_model, save_checkpoint
-    from coderl.sandbox import Executor, RequestError, SandboxError
-    from coderl.train.sft import SFTConfig
-    from coderl.utils.paths import PathError, output_dir
-
-    if samples_per_problem < 1 or max_problems < 1:
-        fail("--samples-per-problem and --max-problems must be >= 1")
-    try:
-        output_dir(out, "the repair model")
-    except PathError as e:
-        fail(str(e))
-    try:
-        sft_cfg = SFTConfig(lr=lr, batch_size=batch_size, epochs=epochs, seed=seed)
-    except ValueError as e:
-        fail(str(e))
-    try:
-        probs = load_problem_set(problems, seed)
-    except (RequestError, ValueError) as e:
-        fail(str(e))
-    probs = random.Random(seed).sample(list(probs), min(max_problems, len(probs)))
-    try:
-        model, tok = load_model(actor, kind="causal")
-    except ModelLoadError as e:
-        fail(str(e))
-    try:
-        with Executor(workers=workers or None, timeout=2.0) as ex:
-            examples, counts = collect_repair_examples(model, tok, probs, ex, samples_per_problem,
-                                                       max_new_tokens=max_new_tokens, seed=seed)
-    except SandboxError as e:
-        fail(str(e), 1)
-    if not examples:
-        fail(f"no repair pairs: {counts['failures']} failures among {counts['samples']} samples had no passing "
-             "program of the same problem")
-    out.mkdir(parents=True, exist_ok=True)
-    write_pairs(out / "pairs.jsonl", examples)
-    try:
-        repair = new_repair_model(tok, None if from_scratch else model, n_positions=positions, seed=seed)
-    except NotImplementedError as e:
-        fail(str(e))
-    hist = train_repair(repair, tok, examples, sft_cfg, progress=progress)
-    info = {"stage": "repair", "actor": str(actor), "problems": problems, **counts, "steps": hist["steps"],
-            "final_loss": hist["loss"][-1] if hist["loss"] else None, "dropped": hist["dropped"]}
-    save_checkpoint(repair, tok, out / "model", extra=info)
-    (out / "summary.json").write_text(json.dumps(info, indent=1) + "\n")
-    typer.echo(json.dumps(info))
+    overrides = [f"out={out}", f"data.dataset={problems}", "data.train_split=train", f"repair.actor={actor}",
+                 f"repair.samples_per_problem={samples_per_problem}", f"repair.max_problems={max_problems}",
+                 f"repair.max_new_tokens={max_new_tokens}", f"repair.positions={positions}",
+                 f"repair.from_scratch={str(from_scratch).lower()}", f"repair.seed={seed}",
+                 f"repair.train.epochs={epochs}", f"repair.train.lr={lr}", f"repair.train.batch_size={batch_size}",
+                 f"repair.train.warmup_steps={warmup_steps}", f"repair.train.seed={seed}",
+                 f"execution.timeout={timeout}", f"execution.workers={workers or 'null'}"]
+    cfg = recipe_runner.load(None, overrides)
+    options = {"actor": actor, "problems": problems, "samples-per-problem": samples_per_problem,
+               "max-problems": max_problems, "epochs": epochs, "lr": lr, "batch-size": batch_size,
+               "warmup-steps": warmup_steps, "positions": positions, "max-new-tokens": max_new_tokens, "seed": seed,
+               "workers": workers, "timeout": timeout}
+    again = recipe_runner.resume_command(["train-repair", *(["--from-scratch"] if from_scratch else [])], None,
+                                         str(out), None, **{k: str(v) for k, v in options.items()})
+    with recipe_runner.errors(again):
+        info = run_repair(cfg, out=out, resume=resume, overwrite=overwrite, progress=progress, log=recipe_runner.log)
+    typer.echo(json.dumps(info, default=str))
