@@ -18,28 +18,6 @@ import typer
 
 from coderl.cli.errors import fail
 
-EXPORT_HINT = ("a problems JSONL is what `coderl data export` writes, e.g. `coderl data export --dataset mbpp --path "
-               "mbpp.jsonl --split test -o problems.jsonl` (or --dataset apps --path APPS/, --dataset humaneval)")
-
-
-def load_problem_set(spec: str, seed: int = 0):
-    """A problems JSONL file, or ``family:SPLIT[:N]`` (the embedded task family, e.g. ``family:test:160``), by
-    :func:`coderl.tasks.load_problems`. Anything else (a benchmark name, its own folder or file format) is a
-    ``DataError`` that says how to export the benchmark to a problems JSONL."""
-    from coderl.tasks import load_problems
-    from coderl.tasks.problem import DataError
-
-    if not (spec.startswith("family:") or Path(spec).is_file()):
-        what = "is a directory" if Path(spec).is_dir() else "no such file"
-        raise DataError(f"{what}; --problems takes a problems JSONL file or family:test[:N]: {EXPORT_HINT}", path=spec)
-    try:
-        return load_problems(spec, seed=seed)
-    except DataError as e:
-        if spec.startswith("family:"):
-            raise
-        raise DataError(f"{e.reason} (not a problems JSONL? {EXPORT_HINT})", field=e.field, line=e.line,
-                        path=e.path) from None
-
 
 def generate_command(
     actor: Path = typer.Option(..., "--actor", help="Actor model directory (e.g. DEMO/final)."),
@@ -70,6 +48,7 @@ def generate_command(
     from coderl.models.actor import ModelLoadError, load_model
     from coderl.models.critic import Critic, check_reads_tokenizer
     from coderl.sandbox import Executor, RequestError, SandboxError
+    from coderl.tasks import load_problem_file_or_family
     from coderl.utils.paths import PathError, output_file
 
     if critic_sampling and critic is None:
@@ -86,7 +65,7 @@ def generate_command(
     except ValueError as e:
         fail(str(e))
     try:
-        probs = load_problem_set(problems, seed)
+        probs = load_problem_file_or_family(problems, seed)
     except (RequestError, ValueError) as e:
         fail(str(e))
     missing = [p.task_id for p in probs if not p.example_tests]

@@ -37,10 +37,10 @@ def train_repair_command(
     """Train a repair model: failed sample + executor feedback -> passing program."""
     import random
 
-    from coderl.cli.generate_cmd import load_problem_set
     from coderl.inference.repair import collect_repair_examples, new_repair_model, train_repair, write_pairs
     from coderl.models.actor import ModelLoadError, load_model, save_checkpoint
     from coderl.sandbox import Executor, RequestError, SandboxError
+    from coderl.tasks import load_problem_file_or_family as load_problem_set
     from coderl.train.sft import SFTConfig
     from coderl.utils.paths import PathError, output_dir
 
