@@ -3,7 +3,8 @@
 Writes one JSONL line per candidate, best first within each problem ({task_id, completion, rank, origin, round,
 example_outcome, critic_pass, parent}), which ``coderl eval --samples`` reads as it is; plus OUT.summary.json.
 Problems are processed in chunks whose candidates are appended as soon as they are done, so an interrupted run
-keeps every finished chunk. Only the problems' example tests are run.
+keeps every finished chunk. Only the problems' example tests are run. The work is
+:func:`coderl.inference.samples_file.generate_samples_file`; this command parses options, loads and reports.
 
 Exit status: 0 done; 2 bad input (problems file, model directory, option values) with a message naming it;
 1 the sandbox itself failed.
@@ -44,7 +45,8 @@ def generate_command(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Sample programs for PROBLEMS with an actor, plainly or with critic sampling; rank them for n@k."""
-    from coderl.inference.sampling import CriticSamplingConfig, critic_sample, plain_sample
+    from coderl.inference.samples_file import generate_samples_file, require_example_tests
+    from coderl.inference.sampling import CriticSamplingConfig
     from coderl.models.actor import ModelLoadError, load_model
     from coderl.models.critic import Critic, check_reads_tokenizer
     from coderl.sandbox import Executor, RequestError, SandboxError
@@ -66,12 +68,9 @@ def generate_command(
         fail(str(e))
     try:
         probs = load_problem_file_or_family(problems, seed)
+        require_example_tests(probs, problems)  # before the models load
     except (RequestError, ValueError) as e:
         fail(str(e))
-    missing = [p.task_id for p in probs if not p.example_tests]
-    if missing:
-        fail(f"{problems}: {len(missing)} problems have no example_tests (first: {missing[0]}); generation may run "
-              "example tests only")
     try:
         model, tok = load_model(actor)
         crit = Critic.load(critic) if critic is not None else None
@@ -83,29 +82,12 @@ def generate_command(
             check_reads_tokenizer(crit, tok, f"critic {critic}")
         except ValueError as e:
             fail(str(e))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    totals: dict[str, float] = {}
     try:
-        with Executor(workers=workers or None, timeout=timeout) as ex, open(out, "w", encoding="utf-8") as f:
-            for s in range(0, len(probs), chunk):
-                part = probs[s: s + chunk]
-                if critic_sampling:
-                    results, stats = critic_sample(model, tok, crit, part, ex, cfg, repair_model=rep,
-                                                   repair_tokenizer=rtok, progress=progress)
-                else:
-                    results, stats = plain_sample(model, tok, part, ex, cfg, critic=crit)
-                for r in results:
-                    for k, c in enumerate(r.candidates):
-                        f.write(json.dumps({"task_id": r.task_id, "completion": c.text, "rank": k,
-                                            "origin": c.origin, "round": c.round, "example_outcome": c.example_outcome,
-                                            "critic_pass": c.critic_pass, "parent": c.parent}) + "\n")
-                f.flush()
-                for key in ("model_calls", "critic_programs", "example_runs", "generated_tokens", "seconds"):
-                    totals[key] = totals.get(key, 0) + stats[key]
-                typer.echo(f"{min(s + chunk, len(probs))}/{len(probs)} problems", err=True)
+        with Executor(workers=workers or None, timeout=timeout) as ex:
+            summary = generate_samples_file(
+                model, tok, probs, ex, cfg, out, critic=crit, critic_sampling=critic_sampling, repair_model=rep,
+                repair_tokenizer=rtok, chunk=chunk, progress=progress,
+                on_chunk=lambda done, total: typer.echo(f"{done}/{total} problems", err=True))
     except SandboxError as e:
         fail(str(e), 1)
-    summary = {"method": "critic_sampling" if critic_sampling else "plain", "problems": len(probs),
-               "config": cfg.to_dict(), **totals, "model_calls_per_problem": totals["model_calls"] / len(probs)}
-    out.with_name(out.name + ".summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     typer.echo(json.dumps(summary))
