@@ -18,6 +18,7 @@ from pathlib import Path
 import typer
 
 from coderl.cli.errors import fail
+from coderl.cli.options import ADDRESS_HELP, BACKEND_HELP
 
 
 def generate_command(
@@ -43,13 +44,17 @@ def generate_command(
     workers: int = typer.Option(0, "--workers", "-w", help="Sandbox workers (default: number of cores)."),
     timeout: float = typer.Option(2.0, "--timeout", help="Seconds per example test."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    backend: str = typer.Option("local", "--backend", help=BACKEND_HELP),
+    address: str = typer.Option(None, "--address", help=ADDRESS_HELP),
 ) -> None:
     """Sample programs for PROBLEMS with an actor, plainly or with critic sampling; rank them for n@k."""
+    from coderl.cli.options import flag
     from coderl.inference.samples_file import generate_samples_file, require_example_tests
     from coderl.inference.sampling import CriticSamplingConfig
     from coderl.models.actor import ModelLoadError, load_model
     from coderl.models.critic import Critic, check_reads_tokenizer
-    from coderl.sandbox import Executor, RequestError, SandboxError
+    from coderl.sandbox import RequestError, SandboxError
+    from coderl.scale import make_executor
     from coderl.tasks import load_problem_file_or_family
     from coderl.utils.paths import PathError, output_file
 
@@ -57,6 +62,10 @@ def generate_command(
         fail("--critic-sampling needs --critic DIR (a critic saved with Critic.save, e.g. DEMO/critic)")
     if chunk < 1:
         fail("--chunk must be >= 1")
+    try:  # not started yet: a bad setting is reported before any input is read
+        ex = make_executor(backend, address=address, workers=workers or None, timeout=timeout, name=flag)
+    except ValueError as e:
+        fail(str(e))
     try:
         output_file(out, "the samples")
     except PathError as e:
@@ -83,7 +92,7 @@ def generate_command(
         except ValueError as e:
             fail(str(e))
     try:
-        with Executor(workers=workers or None, timeout=timeout) as ex:
+        with ex:
             summary = generate_samples_file(
                 model, tok, probs, ex, cfg, out, critic=crit, critic_sampling=critic_sampling, repair_model=rep,
                 repair_tokenizer=rtok, chunk=chunk, progress=progress,
