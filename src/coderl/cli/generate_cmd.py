@@ -3,7 +3,8 @@
 Writes one JSONL line per candidate, best first within each problem ({task_id, completion, rank, origin, round,
 example_outcome, critic_pass, parent}), which ``coderl eval --samples`` reads as it is; plus OUT.summary.json.
 Problems are processed in chunks whose candidates are appended as soon as they are done, so an interrupted run
-keeps every finished chunk. Only the problems' example tests are run.
+keeps every finished chunk. Only the problems' example tests are run. The work is
+:func:`coderl.inference.samples_file.generate_samples_file`; this command parses options, loads and reports.
 
 Exit status: 0 done; 2 bad input (problems file, model directory, option values) with a message naming it;
 1 the sandbox itself failed.
@@ -17,28 +18,7 @@ from pathlib import Path
 import typer
 
 from coderl.cli.errors import fail
-
-EXPORT_HINT = ("a problems JSONL is what `coderl data export` writes, e.g. `coderl data export --dataset mbpp --path "
-               "mbpp.jsonl --split test -o problems.jsonl` (or --dataset apps --path APPS/, --dataset humaneval)")
-
-
-def load_problem_set(spec: str, seed: int = 0):
-    """A problems JSONL file, or ``family:SPLIT[:N]`` (the embedded task family, e.g. ``family:test:160``), by
-    :func:`coderl.tasks.load_problems`. Anything else (a benchmark name, its own folder or file format) is a
-    ``DataError`` that says how to export the benchmark to a problems JSONL."""
-    from coderl.tasks import load_problems
-    from coderl.tasks.problem import DataError
-
-    if not (spec.startswith("family:") or Path(spec).is_file()):
-        what = "is a directory" if Path(spec).is_dir() else "no such file"
-        raise DataError(f"{what}; --problems takes a problems JSONL file or family:test[:N]: {EXPORT_HINT}", path=spec)
-    try:
-        return load_problems(spec, seed=seed)
-    except DataError as e:
-        if spec.startswith("family:"):
-            raise
-        raise DataError(f"{e.reason} (not a problems JSONL? {EXPORT_HINT})", field=e.field, line=e.line,
-                        path=e.path) from None
+from coderl.cli.options import ADDRESS_HELP, BACKEND_HELP
 
 
 def generate_command(
@@ -64,18 +44,28 @@ def generate_command(
     workers: int = typer.Option(0, "--workers", "-w", help="Sandbox workers (default: number of cores)."),
     timeout: float = typer.Option(2.0, "--timeout", help="Seconds per example test."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    backend: str = typer.Option("local", "--backend", help=BACKEND_HELP),
+    address: str = typer.Option(None, "--address", help=ADDRESS_HELP),
 ) -> None:
     """Sample programs for PROBLEMS with an actor, plainly or with critic sampling; rank them for n@k."""
-    from coderl.inference.sampling import CriticSamplingConfig, critic_sample, plain_sample
+    from coderl.cli.options import flag
+    from coderl.inference.samples_file import generate_samples_file, require_example_tests
+    from coderl.inference.sampling import CriticSamplingConfig
     from coderl.models.actor import ModelLoadError, load_model
     from coderl.models.critic import Critic, check_reads_tokenizer
-    from coderl.sandbox import Executor, RequestError, SandboxError
+    from coderl.sandbox import RequestError, SandboxError
+    from coderl.scale import make_executor
+    from coderl.tasks import load_problem_file_or_family
     from coderl.utils.paths import PathError, output_file
 
     if critic_sampling and critic is None:
         fail("--critic-sampling needs --critic DIR (a critic saved with Critic.save, e.g. DEMO/critic)")
     if chunk < 1:
         fail("--chunk must be >= 1")
+    try:  # not started yet: a bad setting is reported before any input is read
+        ex = make_executor(backend, address=address, workers=workers or None, timeout=timeout, name=flag)
+    except ValueError as e:
+        fail(str(e))
     try:
         output_file(out, "the samples")
     except PathError as e:
@@ -86,13 +76,10 @@ def generate_command(
     except ValueError as e:
         fail(str(e))
     try:
-        probs = load_problem_set(problems, seed)
+        probs = load_problem_file_or_family(problems, seed)
+        require_example_tests(probs, problems)  # before the models load
     except (RequestError, ValueError) as e:
         fail(str(e))
-    missing = [p.task_id for p in probs if not p.example_tests]
-    if missing:
-        fail(f"{problems}: {len(missing)} problems have no example_tests (first: {missing[0]}); generation may run "
-              "example tests only")
     try:
         model, tok = load_model(actor)
         crit = Critic.load(critic) if critic is not None else None
@@ -104,29 +91,12 @@ def generate_command(
             check_reads_tokenizer(crit, tok, f"critic {critic}")
         except ValueError as e:
             fail(str(e))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    totals: dict[str, float] = {}
     try:
-        with Executor(workers=workers or None, timeout=timeout) as ex, open(out, "w", encoding="utf-8") as f:
-            for s in range(0, len(probs), chunk):
-                part = probs[s: s + chunk]
-                if critic_sampling:
-                    results, stats = critic_sample(model, tok, crit, part, ex, cfg, repair_model=rep,
-                                                   repair_tokenizer=rtok, progress=progress)
-                else:
-                    results, stats = plain_sample(model, tok, part, ex, cfg, critic=crit)
-                for r in results:
-                    for k, c in enumerate(r.candidates):
-                        f.write(json.dumps({"task_id": r.task_id, "completion": c.text, "rank": k,
-                                            "origin": c.origin, "round": c.round, "example_outcome": c.example_outcome,
-                                            "critic_pass": c.critic_pass, "parent": c.parent}) + "\n")
-                f.flush()
-                for key in ("model_calls", "critic_programs", "example_runs", "generated_tokens", "seconds"):
-                    totals[key] = totals.get(key, 0) + stats[key]
-                typer.echo(f"{min(s + chunk, len(probs))}/{len(probs)} problems", err=True)
+        with ex:
+            summary = generate_samples_file(
+                model, tok, probs, ex, cfg, out, critic=crit, critic_sampling=critic_sampling, repair_model=rep,
+                repair_tokenizer=rtok, chunk=chunk, progress=progress,
+                on_chunk=lambda done, total: typer.echo(f"{done}/{total} problems", err=True))
     except SandboxError as e:
         fail(str(e), 1)
-    summary = {"method": "critic_sampling" if critic_sampling else "plain", "problems": len(probs),
-               "config": cfg.to_dict(), **totals, "model_calls_per_problem": totals["model_calls"] / len(probs)}
-    out.with_name(out.name + ".summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     typer.echo(json.dumps(summary))

@@ -1,5 +1,5 @@
 """Inference-time search with the critic: critic sampling (refine and repair), plain sampling with the same
-budget, n@k selection, and the repair model. See docs/critic_sampling.md.
+budget, n@k selection, the repair model, and a problem set sampled into a samples file. See docs/critic_sampling.md.
 
 Importing ``coderl.inference`` is cheap: torch and transformers load when one of the names below is first used.
 """
@@ -18,6 +18,7 @@ _EXPORTS = {
     "continue_from": "sampling",
     "rank": "sampling",
     "select": "sampling",
+    "generate_samples_file": "samples_file",
     "Seed": "prefix",
     "allocate": "prefix",
     "build_seeds": "prefix",

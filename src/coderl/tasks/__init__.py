@@ -14,6 +14,10 @@ DATASETS = ("humaneval", "mbpp", "apps", "family")
 DEFAULT_SPLITS = {"humaneval": "test", "mbpp": "test", "apps": "test"}
 
 
+EXPORT_HINT = ("a problems JSONL is what `coderl data export` writes, e.g. `coderl data export --dataset mbpp --path "
+               "mbpp.jsonl --split test -o problems.jsonl` (or --dataset apps --path APPS/, --dataset humaneval)")
+
+
 def load_problems(dataset: str, path: str | Path | None = None, split: str | None = None,
                   limit: int | None = None, seed: int = 0) -> list[Problem]:
     """Problems of a named benchmark (``humaneval``, ``mbpp``, ``apps``), of the embedded task family
@@ -25,7 +29,8 @@ def load_problems(dataset: str, path: str | Path | None = None, split: str | Non
     of its Hugging Face rows or a local copy of its hub repository (MBPP, APPS), or is a hub id; without it MBPP
     and APPS come from the Hugging Face hub through ``datasets``. ``split`` defaults to ``test`` (APPS: the split
     of a split folder given as the path).
-    Raises :class:`DataError` (file, line, field) on malformed data.
+    Raises :class:`DataError` (file, line, field) on malformed data; an error about a problems file says how to
+    write one (:data:`EXPORT_HINT`), since the usual cause is a benchmark's own file given in its place.
     """
     if dataset == "family" or dataset.startswith("family:"):
         from coderl.tasks.family import generate_tasks
@@ -55,11 +60,7 @@ def load_problems(dataset: str, path: str | Path | None = None, split: str | Non
 
         problems = load_mbpp(path, split=split)
     elif dataset.endswith((".jsonl", ".jsonl.gz", ".json")) or Path(dataset).is_file():
-        if not Path(dataset).is_file():
-            raise DataError("no such file", path=dataset)
-        problems = read_problems(dataset)
-        if not problems:
-            raise DataError("no problems in file", path=dataset)
+        problems = _read_problems_file(dataset)
     elif Path(dataset).is_dir():
         raise DataError(f"is a directory; the dataset is one of {', '.join(DATASETS)} or a problems .jsonl file "
                         "(coderl data export writes one); a benchmark's own folder or files go to the path "
@@ -70,4 +71,33 @@ def load_problems(dataset: str, path: str | Path | None = None, split: str | Non
     return problems[:limit] if limit is not None else problems
 
 
-__all__ = ["DATASETS", "DataError", "Problem", "iter_jsonl", "load_problems", "read_problems", "write_problems"]
+def load_problem_file_or_family(spec: str, seed: int = 0) -> list[Problem]:
+    """:func:`load_problems` for a caller that has no way to say where a benchmark's own files are (no path or
+    split option of its own, e.g. ``coderl generate --problems``): only a problems JSONL file or ``family``,
+    ``family:SPLIT[:N]``. A benchmark name or folder is refused with how to export it to a problems JSONL
+    (:data:`EXPORT_HINT`) rather than fetched from the hub or misread; a file named like a benchmark is the file.
+    Raises :class:`DataError` (file, line, field)."""
+    if Path(spec).is_file():
+        return _read_problems_file(spec)
+    if spec == "family" or spec.startswith("family:"):
+        return load_problems(spec, seed=seed)
+    what = "is a directory" if Path(spec).is_dir() else "no such file"
+    raise DataError(f"{what}; expected a problems JSONL file or family:SPLIT[:N]: {EXPORT_HINT}", path=spec)
+
+
+def _read_problems_file(path: str) -> list[Problem]:
+    """A problems JSONL file, its errors followed by how to write one."""
+    if not Path(path).is_file():
+        raise DataError("no such file", path=path)
+    try:
+        problems = read_problems(path)
+        if not problems:
+            raise DataError("no problems in file", path=path)
+    except DataError as e:
+        raise DataError(f"{e.reason} (not a problems JSONL? {EXPORT_HINT})", field=e.field, line=e.line,
+                        path=e.path) from None
+    return problems
+
+
+__all__ = ["DATASETS", "EXPORT_HINT", "DataError", "Problem", "iter_jsonl", "load_problem_file_or_family",
+           "load_problems", "read_problems", "write_problems"]
