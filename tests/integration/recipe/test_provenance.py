@@ -46,8 +46,10 @@ def records(path):
 
 
 def test_resampling_then_rl_recomputes_stale_verdicts_critic_and_scores(tmp_path, models, cli):
+    from coderl.pipelines.critic import critic_fingerprint, score_key
+    from coderl.pipelines.inputs import load_split
     from coderl.pipelines.recipe import load_recipe
-    from coderl.pipelines.stages import critic_fingerprint, labelled_samples, load_split, score_key
+    from coderl.pipelines.sampling import labelled_samples
 
     run = tmp_path / "run"
     cfg1, cfg2 = write_config(tmp_path, "one", models, 0), write_config(tmp_path, "two", models, 1)

@@ -139,7 +139,8 @@ def test_apps_causal_offline_pipeline(tmp_path, models, cli):
     # the paper's baseline is the greedy program: a pool with a problem that has none is refused, not given the
     # mean of its samples in silence; without greedy baselines (sampling.greedy_baseline: false) the mean is used
     from coderl.pipelines.recipe import load_recipe
-    from coderl.pipelines.stages import StageError, offline_pool, verdicts_path
+    from coderl.pipelines.rundir import StageError, verdicts_path
+    from coderl.pipelines.training import offline_pool
 
     three = tmp_path / "baseline3.jsonl"  # the baselines of 3 of the 4 problems
     three.write_text("".join((run / "baseline.jsonl").read_text().splitlines(keepends=True)[:3]))
@@ -210,8 +211,8 @@ def test_online_grpo_causal_mbpp(tmp_path, models, cli):
     again = json.loads((run / "rl" / "history.json").read_text())
     for a, b in zip(first, again, strict=True):
         assert a["reward"] == b["reward"] and a["loss_pg"] == pytest.approx(b["loss_pg"], rel=1e-4, abs=1e-6)
+    from coderl.pipelines.inputs import load_actor
     from coderl.pipelines.recipe import load_recipe
-    from coderl.pipelines.stages import load_actor
 
     on, _ = load_actor(load_recipe(cfg, ["model.gradient_checkpointing=true"]), for_training=True)
     off, _ = load_actor(load_recipe(cfg), for_training=True)

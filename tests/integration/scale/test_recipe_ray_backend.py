@@ -12,8 +12,9 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 @pytest.mark.slow
 def test_exec_stage_on_ray_gives_the_local_verdicts(ray_cluster, tmp_path):
+    from coderl.pipelines.inputs import make_executor
     from coderl.pipelines.recipe import load_recipe
-    from coderl.pipelines.stages import make_executor, run_exec
+    from coderl.pipelines.stages import run_exec
     from coderl.scale.ray_executor import RayExecutor
     from coderl.tasks import load_problems
 
