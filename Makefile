@@ -21,7 +21,7 @@ WARM := env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -c
 WARM_BASE := import coderl.cli.main, coderl.sandbox.server, coderl.sandbox.executor, numpy, rich.progress
 WARM_TRAIN := import torch, transformers, tokenizers, safetensors.torch, matplotlib.pyplot, coderl.pipelines.demo, \
 	coderl.rl.loop, coderl.models.generate, coderl.models.critic, coderl.eval.policy, coderl.train.sft, \
-	transformers.models.gpt2.modeling_gpt2, transformers.models.t5.modeling_t5
+	coderl.train.critic, transformers.models.gpt2.modeling_gpt2, transformers.models.t5.modeling_t5
 
 $(VENV)/.installed-base: $(BIN)/python pyproject.toml
 	$(PIP) $(TORCH_SPEC)

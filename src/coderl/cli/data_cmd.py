@@ -85,8 +85,7 @@ def show_command(
         try:
             prompter = Prompter("chat", load_tokenizer(chat), DEFAULT_SYSTEM if system is None else system, where=chat)
         except (TokenizerLoadError, NoChatTemplate) as e:
-            typer.echo(f"error: --chat: {e}", err=True)
-            raise typer.Exit(2) from None
+            fail(f"--chat: {e}")
     problems = _load(dataset, path, split)
     if task_id is None:
         p = problems[0]
