@@ -36,7 +36,7 @@ from coderl.models.actor import load_checkpoint_weights, save_checkpoint
 
 
 def commit_checkpoint(out_dir: str | Path, name: str, write: Callable[[Path], None], keep: int = 2) -> Path:
-    """Write checkpoint ``name`` under ``OUT/checkpoints/``: ``write(dir)`` creates and fills a temporary directory,
+    """Write checkpoint ``name`` under ``OUT/checkpoints/``: ``write(dir)`` fills a new temporary directory,
     which is renamed when complete, then ``latest`` is pointed at it and all but the newest ``keep`` checkpoints of the
     same kind (the name's prefix, ``step-``) are removed. ``write`` must put a trainer_state.pt in
     the directory (:func:`latest_checkpoint` looks for it)."""
@@ -44,6 +44,7 @@ def commit_checkpoint(out_dir: str | Path, name: str, write: Callable[[Path], No
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".{name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
     write(tmp)
     final = root / name
     shutil.rmtree(final, ignore_errors=True)
