@@ -63,7 +63,7 @@ def run_critic_train(cfg: RecipeConfig, samples: str | Path | None = None, verdi
     other inputs is refused, or, with ``redo_stale`` (the chain), trained again."""
     from coderl.models.actor import model_fingerprint
     from coderl.models.critic import outcome_label
-    from coderl.train.checkpoint import Checkpoints, resume_point
+    from coderl.train.checkpoint import Checkpoints
     from coderl.train.critic import train_critic
     from coderl.utils.interrupt import TrainingInterrupted, stop_on_sigint
     from coderl.utils.scalars import ScalarLog
@@ -99,17 +99,17 @@ def run_critic_train(cfg: RecipeConfig, samples: str | Path | None = None, verdi
             log(f"critic: {out} was trained on other inputs (samples, verdicts, settings or backbone changed); "
                 "training it again")
             doomed = [out]
-    if resume and not doomed:
-        try:
-            resume_point(out, settings)
-        except ValueError:  # checkpoints of other inputs: refused, or (the chain) started over
-            if not redo_stale:
-                raise
-            log(f"critic: the checkpoints in {out} are of other inputs or settings; starting over")
-            doomed = [out]
+    ckpts = Checkpoints(out, settings, resume=resume and not doomed, log=lambda m: log(f"critic: {m}"))
+    try:
+        ckpts.found()
+    except ValueError:  # checkpoints of other inputs: refused, or (the chain) started over
+        if not redo_stale:
+            raise
+        log(f"critic: the checkpoints in {out} are of other inputs or settings; starting over")
+        doomed = [out]
+        ckpts = Checkpoints(out, settings, log=lambda m: log(f"critic: {m}"))
     critic, tok = build_critic(cfg, backbone)
     remove_outputs(doomed, "critic train", log if overwrite else quiet)
-    ckpts = Checkpoints(out, settings, resume=resume and not doomed, log=lambda m: log(f"critic: {m}"))
     writer = ScalarLog(out, cfg.log.wandb_project, "critic", cfg.to_dict())
     try:
         with stop_on_sigint(log, "critic") as stop:

@@ -31,8 +31,8 @@ Files (all JSONL files have one record per line; ``line`` means the line number 
     critic/                  the critic (Critic.save) + critic_train.json (statistics, inputs fingerprint)
     scored.jsonl             {line, task_id, sample, outcome, key, critic, critic_probs, token_probs, aligned}
     sft/, rl/                checkpoints/step-N (resumable), final/ (a model directory), history.json, tensorboard/
-    repair/                  pairs.jsonl (failed sample + feedback -> passing program), checkpoints/step-N, final/,
-                             summary.json
+    repair/                  pairs.jsonl (failed sample + feedback -> passing program) and pairs.json (their counts),
+                             checkpoints/step-N, final/, summary.json
 """
 
 from __future__ import annotations

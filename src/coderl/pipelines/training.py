@@ -303,7 +303,7 @@ def run_repair(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = 
     )
     from coderl.models.actor import model_fingerprint, save_checkpoint
     from coderl.models.lora import merged
-    from coderl.train.checkpoint import Checkpoints, resume_point, write_json
+    from coderl.train.checkpoint import Checkpoints, write_json
     from coderl.utils.interrupt import TrainingInterrupted, stop_on_sigint
     from coderl.utils.scalars import ScalarLog
 
@@ -318,9 +318,10 @@ def run_repair(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = 
     config = {"repair": asdict(r), "data": asdict(cfg.data), "prompt": asdict(cfg.prompt),
               "execution": asdict(cfg.execution), "inputs.actor": model_fingerprint(actor)}
     pairs_file = out_dir / "pairs.jsonl"
+    ckpts = Checkpoints(out_dir, config, cfg.sft_checkpoint_every, resume, log=lambda m: log(f"repair: {m}"))
     # An interrupted run's pairs are reused only with its checkpoint, which vouches that they are of this actor
-    # and these settings (resume_point refuses others).
-    reuse = resume and not doomed and pairs_file.is_file() and resume_point(out_dir, config) is not None
+    # and these settings (a checkpoint of others is refused here).
+    reuse = pairs_file.is_file() and ckpts.found() is not None
     problems = load_split(cfg)
     if r.max_problems is not None and r.max_problems < len(problems):
         problems = random.Random(r.seed).sample(problems, r.max_problems)
@@ -350,7 +351,6 @@ def run_repair(cfg: RecipeConfig, out: str | Path | None = None, resume: bool = 
     else:  # any other architecture: fine-tune the actor's own weights (sampling is over)
         repair = with_lora(cfg, model, r.seed)
     del model  # the GPT-2 repair model holds a copy: the actor itself need not stay in memory while it trains
-    ckpts = Checkpoints(out_dir, config, cfg.sft_checkpoint_every, resume, log=lambda m: log(f"repair: {m}"))
     writer = ScalarLog(out_dir, cfg.log.wandb_project, "repair", cfg.to_dict())
     try:
         with stop_on_sigint(log, "repair") as stop:

@@ -150,8 +150,7 @@ class Checkpoints:
         self.log = log  # told where a resumed run starts
         self.saved = -1  # the step of the newest checkpoint this run wrote or resumed from
         self.model = self.tokenizer = self.optimizer = None
-        self.save_model: Callable[[Any, Any, Path, dict[str, Any]], None] = save_actor
-        self.load_model: Callable[[Any, Path], None] = load_checkpoint_weights
+        self._found: tuple[Path, dict[str, Any]] | None | bool = False  # False: not looked for yet
 
     def attach(self, model, tokenizer, optimizer: torch.optim.Optimizer,
                save: Callable[[Any, Any, Path, dict[str, Any]], None] | None = None,
@@ -160,13 +159,21 @@ class Checkpoints:
         self.save_model, self.load_model = save or save_actor, load or load_checkpoint_weights
         return self
 
+    def found(self) -> tuple[Path, dict[str, Any]] | None:
+        """The checkpoint a resume starts from and its trainer state, checked against the config (``ValueError``
+        naming the settings that differ); None when not resuming or there is none. Read once: a stage may look
+        before it builds the model (to decide what to keep), and :meth:`resume` then uses what was read."""
+        if self._found is False:
+            self._found = resume_point(self.out_dir, self.config) if self.resume_requested else None
+        return self._found
+
     def resume(self) -> TrainingState:
         """The state to start from: the newest checkpoint's (its weights and optimiser restored into the attached
         ones) when asked to resume and there is one, else a fresh state. A checkpoint of another configuration is
         refused (``ValueError`` naming the settings that differ)."""
         if self.optimizer is None:
             raise RuntimeError("Checkpoints.resume: attach the model, tokenizer and optimiser first")
-        found = resume_point(self.out_dir, self.config) if self.resume_requested else None
+        found = self.found()
         if found is None:
             return TrainingState()
         ckpt, saved = found
