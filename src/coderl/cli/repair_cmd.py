@@ -47,20 +47,24 @@ def train_repair_command(
     from coderl.cli import recipe_runner
     from coderl.pipelines.stages import run_repair
 
-    overrides = [f"out={out}", f"data.dataset={problems}", "data.train_split=train", f"repair.actor={actor}",
-                 f"repair.samples_per_problem={samples_per_problem}", f"repair.max_problems={max_problems}",
-                 f"repair.max_new_tokens={max_new_tokens}", f"repair.positions={positions}",
-                 f"repair.from_scratch={str(from_scratch).lower()}", f"repair.seed={seed}",
-                 f"repair.train.epochs={epochs}", f"repair.train.lr={lr}", f"repair.train.batch_size={batch_size}",
-                 f"repair.train.warmup_steps={warmup_steps}", f"repair.train.seed={seed}",
-                 f"execution.timeout={timeout}", f"execution.workers={workers or 'null'}"]
+    # Each option once: its value, and the recipe fields it sets (the resume hint repeats the options; None, the
+    # default number of workers, is null in the recipe and left out of the hint).
+    options = {"actor": (actor, "repair.actor"), "problems": (problems, "data.dataset"),
+               "samples-per-problem": (samples_per_problem, "repair.samples_per_problem"),
+               "max-problems": (max_problems, "repair.max_problems"), "epochs": (epochs, "repair.train.epochs"),
+               "lr": (lr, "repair.train.lr"), "batch-size": (batch_size, "repair.train.batch_size"),
+               "warmup-steps": (warmup_steps, "repair.train.warmup_steps"),
+               "positions": (positions, "repair.positions"),
+               "max-new-tokens": (max_new_tokens, "repair.max_new_tokens"),
+               "seed": (seed, "repair.seed", "repair.train.seed"), "workers": (workers or None, "execution.workers"),
+               "timeout": (timeout, "execution.timeout")}
+    overrides = [f"out={out}", "data.train_split=train", f"repair.from_scratch={str(from_scratch).lower()}",
+                 *(f"{field}={'null' if value is None else value}" for value, *fields in options.values()
+                   for field in fields)]
     cfg = recipe_runner.load(None, overrides)
-    options = {"actor": actor, "problems": problems, "samples-per-problem": samples_per_problem,
-               "max-problems": max_problems, "epochs": epochs, "lr": lr, "batch-size": batch_size,
-               "warmup-steps": warmup_steps, "positions": positions, "max-new-tokens": max_new_tokens, "seed": seed,
-               "workers": workers, "timeout": timeout}
     again = recipe_runner.resume_command(["train-repair", *(["--from-scratch"] if from_scratch else [])], None,
-                                         str(out), None, **{k: str(v) for k, v in options.items()})
+                                         str(out), None,
+                                         **{k: None if v[0] is None else str(v[0]) for k, v in options.items()})
     with recipe_runner.errors(again):
         info = run_repair(cfg, out=out, resume=resume, overwrite=overwrite, progress=progress, log=recipe_runner.log)
     typer.echo(json.dumps(info, default=str))
